@@ -1,0 +1,47 @@
+# SkyCart. `make run` serves the demo on embedded SQLite; `make test` runs the whole suite.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PORT   ?= 8000
+
+.PHONY: run test test-sqlite test-mariadb services lint bench-drivers clean
+
+$(BIN)/python:
+	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ needed"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@ $(VENV)/.installed
+
+run: $(VENV)/.installed
+	$(BIN)/skycart demo
+	@echo "SkyCart demo on http://127.0.0.1:$(PORT)  (API docs: http://127.0.0.1:$(PORT)/docs)"
+	$(BIN)/skycart serve --host 127.0.0.1 --port $(PORT)
+
+services:
+	./scripts/ensure-services.sh
+
+test: $(VENV)/.installed-dev services
+	$(BIN)/pytest -q
+
+test-sqlite: $(VENV)/.installed-dev
+	$(BIN)/pytest -q --backend sqlite
+
+test-mariadb: $(VENV)/.installed-dev services
+	$(BIN)/pytest -q --backend mariadb
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+bench-drivers: $(VENV)/.installed-dev services
+	$(BIN)/python bench/mysql_drivers.py
+
+clean:
+	rm -rf $(VENV) skycart.db skycart.db-* .pytest_cache

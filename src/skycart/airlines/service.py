@@ -1,0 +1,135 @@
+"""Rules for airlines and their keys. No HTTP, no commit."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from skycart.airlines import repository
+from skycart.airlines.models import Airline, ApiKey
+from skycart.airlines.schemas import AirlineCreate, AirlineSettings, AirlineUpdate
+from skycart.errors import AlreadyExists, NotFound, ValidationFailed
+from skycart.platform.db import utcnow
+from skycart.platform.tenancy import Tenant
+
+ROLE_AIRLINE = "airline"
+ROLE_OPERATOR = "operator"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: an operator, or an airline (then `tenant` is set)."""
+
+    key_id: str
+    role: str
+    tenant: Tenant | None
+
+
+def hash_key(plain: str) -> str:
+    # Keys carry 256 bits of randomness, so a fast hash is as safe as a slow one here.
+    return hashlib.sha256(plain.encode()).hexdigest()
+
+
+def _locales(default_locale: str, locales: list[str] | None) -> list[str]:
+    ordered = [default_locale, *(locales or [])]
+    return list(dict.fromkeys(ordered))
+
+
+async def create_airline(session: AsyncSession, *, data: AirlineCreate) -> Airline:
+    """Onboard an airline; its code is unique platform-wide."""
+    if await repository.get_by_code(session, data.code):
+        raise AlreadyExists(f"airline {data.code} already exists")
+    airline = Airline(
+        code=data.code,
+        name=data.name,
+        currencies=list(dict.fromkeys(data.currencies)),
+        default_locale=data.default_locale,
+        locales=_locales(data.default_locale, data.locales),
+        settings=data.settings.model_dump(),
+    )
+    try:
+        await repository.add(session, airline)
+    except IntegrityError as exc:  # a concurrent create of the same code
+        raise AlreadyExists(f"airline {data.code} already exists") from exc
+    return airline
+
+
+async def get_airline(session: AsyncSession, *, code: str) -> Airline:
+    airline = await repository.get_by_code(session, code)
+    if airline is None:
+        raise NotFound(f"airline {code} not found")
+    return airline
+
+
+def merge_patch(target: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """RFC 7396 JSON merge patch."""
+    merged = dict(target)
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge_patch(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+async def update_airline(session: AsyncSession, *, code: str, patch: AirlineUpdate) -> Airline:
+    """Change an airline's profile or settings."""
+    airline = await get_airline(session, code=code)
+    if patch.name is not None:
+        airline.name = patch.name
+    if patch.currencies is not None:
+        airline.currencies = list(dict.fromkeys(patch.currencies))
+    if patch.default_locale is not None or patch.locales is not None:
+        default_locale = patch.default_locale or airline.default_locale
+        airline.default_locale = default_locale
+        airline.locales = _locales(default_locale, patch.locales if patch.locales is not None else airline.locales)
+    if patch.settings is not None:
+        try:
+            merged = AirlineSettings.model_validate(merge_patch(airline.settings, patch.settings))
+        except ValidationError as exc:
+            raise ValidationFailed(f"settings: {exc.errors()[0]['msg']}") from exc
+        airline.settings = merged.model_dump()
+    airline.updated_at = utcnow()
+    await session.flush()
+    return airline
+
+
+async def issue_key(session: AsyncSession, *, role: str, airline: Airline | None, name: str = "") -> tuple[ApiKey, str]:
+    """Create a key; the plain key is returned once and only its hash is kept."""
+    plain = f"sk_{'op' if role == ROLE_OPERATOR else 'al'}_{secrets.token_urlsafe(32)}"
+    key = ApiKey(
+        airline_id=airline.id if airline else None,
+        role=role,
+        name=name,
+        prefix=plain[:12],
+        key_hash=hash_key(plain),
+        created_at=utcnow(),
+    )
+    await repository.add(session, key)
+    return key, plain
+
+
+async def revoke_key(session: AsyncSession, *, key_id: str) -> None:
+    """Revoke a key; revoking twice is not an error."""
+    if not await repository.revoke_key(session, key_id, utcnow()) and not await repository.key_exists(session, key_id):
+        raise NotFound(f"key {key_id} not found")
+
+
+async def authenticate(session: AsyncSession, *, plain: str) -> Principal | None:
+    """The principal behind a plain key, or None for an unknown or revoked key."""
+    found = await repository.key_by_hash(session, hash_key(plain))
+    if found is None:
+        return None
+    key, airline_code = found
+    if key.revoked_at is not None:
+        return None
+    tenant = Tenant(id=key.airline_id, code=airline_code) if key.airline_id and airline_code else None
+    return Principal(key_id=key.id, role=key.role, tenant=tenant)

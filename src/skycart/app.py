@@ -1,0 +1,73 @@
+"""create_app(settings) -> FastAPI. The lifespan owns the engine and everything with a lifetime."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy import text
+
+from skycart.airlines.endpoints import admin as airlines_admin
+from skycart.airlines.endpoints import v1 as airlines_v1
+from skycart.catalog.endpoints import router as catalog_router
+from skycart.config import Settings, get_settings
+from skycart.errors import ServiceUnavailable, install_error_handlers, problem_responses
+from skycart.flights.endpoints import router as flights_router
+from skycart.orders.endpoints import router as orders_router
+from skycart.orders.payments import provider_for
+from skycart.platform.db import create_engine, create_sessionmaker
+from skycart.platform.logging import configure_logging
+from skycart.platform.runtime import Runtime
+
+DESCRIPTION = """Inflight e-commerce for many airlines.
+
+Authenticate with the `X-Api-Key` header. Errors are `application/problem+json` (RFC 9457) with a
+stable `code`. Money is a decimal string with an ISO-4217 `currency`. Lists take `limit` and an
+opaque `cursor`.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings.log_level)
+        engine = create_engine(settings)
+        app.state.runtime = Runtime(
+            settings=settings,
+            engine=engine,
+            sessions=create_sessionmaker(engine),
+            payments=provider_for(settings.payment_provider),
+        )
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title="SkyCart",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    for router in (airlines_admin, airlines_v1, catalog_router, flights_router, orders_router):
+        app.include_router(router)
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"], responses=problem_responses(503))
+    async def readyz() -> dict[str, str]:
+        runtime: Runtime = app.state.runtime
+        try:
+            async with runtime.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception as exc:
+            raise ServiceUnavailable("database unreachable") from exc
+        return {"status": "ready", "database": "ok"}
+
+    return app

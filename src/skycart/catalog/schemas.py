@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from skycart.money import MoneyError, to_minor
+from skycart.platform.validation import CurrencyCode, LocaleCode, Sku
+
+Amount = Annotated[str, Field(pattern=r"^(0|[1-9][0-9]{0,11})(\.[0-9]{1,4})?$", examples=["4.50"])]
+Tag = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$", examples=["alcohol", "duty_free"])]
+Text = Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+class ProductFields(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: dict[LocaleCode, Text] = Field(min_length=1, max_length=50, examples=[{"en": "Sparkling water"}])
+    description: dict[LocaleCode, Text] = Field(default_factory=dict, max_length=50)
+    category: str = Field(min_length=1, max_length=100)
+    prices: dict[CurrencyCode, Amount] = Field(min_length=1, max_length=20, examples=[{"EUR": "4.50"}])
+    min_age: int | None = Field(default=None, ge=0, le=99)
+    restrictions: list[Tag] = Field(default_factory=list, max_length=20)
+    attributes: dict[str, Any] = Field(default_factory=dict)
+    active: bool = True
+
+    @field_validator("prices")
+    @classmethod
+    def _exact_in_currency(cls, prices: dict[str, str]) -> dict[str, str]:
+        for currency, amount in prices.items():
+            try:
+                to_minor(amount, currency)
+            except MoneyError as exc:
+                raise ValueError(f"{currency}: {exc}") from exc
+        return prices
+
+    @field_validator("restrictions")
+    @classmethod
+    def _unique_tags(cls, tags: list[str]) -> list[str]:
+        return list(dict.fromkeys(tags))
+
+
+class ProductCreate(ProductFields):
+    sku: Sku
+
+
+class ProductReplace(ProductFields):
+    """PUT body: the whole product. `sku`, if given, must equal the path's."""
+
+    sku: Sku | None = None
+
+
+class ProductOut(BaseModel):
+    sku: str
+    name: dict[str, str]
+    description: dict[str, str]
+    category: str
+    prices: dict[str, str]
+    min_age: int | None
+    restrictions: list[str]
+    attributes: dict[str, Any]
+    active: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class ImportRowError(BaseModel):
+    row: int = Field(description="1-based position of the row (CSV: data row after the header)")
+    sku: str | None = None
+    field: str | None = None
+    message: str
+
+
+class ImportResult(BaseModel):
+    created: int
+    updated: int
+    total: int

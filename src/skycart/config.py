@@ -1,0 +1,56 @@
+"""Every SKYCART_* setting, typed and validated, read once at start-up."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SKYCART_", extra="ignore")
+
+    database_url: str = "sqlite+aiosqlite:///./skycart.db"
+    database_pool_size: int = Field(default=10, ge=1, le=200)
+    # SQLite waits this long for a competing writer before it reports "database is locked".
+    sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
+    redis_url: str | None = None
+    assets_bucket: str | None = None
+    assets_dir: Path = Path("./assets")
+    aws_endpoint_url: str | None = None
+    aws_region: str = "eu-central-1"
+    log_group: str | None = None
+    log_level: str = "INFO"
+    # A revoked key stops working everywhere within this many seconds (DESIGN.md promises 5).
+    key_cache_seconds: float = Field(default=2.0, ge=0, le=5)
+    payment_provider: str = "sandbox"
+    max_import_rows: int = Field(default=10_000, ge=1)
+    max_request_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    # An idempotency record left "in progress" by a crashed process may be taken over after this.
+    idempotency_lock_seconds: int = Field(default=60, ge=1)
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1)
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        scheme = value.split("://", 1)[0]
+        if scheme in ("sqlite", "sqlite+pysqlite"):
+            return "sqlite+aiosqlite://" + value.split("://", 1)[1]
+        if scheme in ("mysql", "mysql+pymysql", "mariadb"):
+            return "mysql+asyncmy://" + value.split("://", 1)[1]
+        if scheme not in ("sqlite+aiosqlite", "mysql+asyncmy", "mysql+aiomysql"):
+            raise ValueError(f"unsupported database URL scheme {scheme!r}")
+        return value
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,145 @@
+"""Domain errors and the handlers that turn every failure into RFC 9457 problem+json."""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_JSON = "application/problem+json"
+log = logging.getLogger("skycart.errors")
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details with SkyCart's stable `code`."""
+
+    type: str = Field(examples=["https://skycart.dev/problems/not_found"])
+    title: str
+    status: int
+    detail: str
+    code: str
+    errors: list[dict[str, Any]] | None = None
+
+
+class DomainError(Exception):
+    status: int = 400
+    code: str = "bad_request"
+    title: str = "Bad request"
+
+    def __init__(self, detail: str, *, headers: dict[str, str] | None = None, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.headers = headers or {}
+        self.extra = extra
+
+
+def _error(status: int, code: str, title: str) -> type[DomainError]:
+    return type(
+        "".join(part.capitalize() for part in code.split("_")),
+        (DomainError,),
+        {"status": status, "code": code, "title": title},
+    )
+
+
+NotFound = _error(404, "not_found", "Not found")
+Unauthenticated = _error(401, "unauthenticated", "Authentication required")
+Forbidden = _error(403, "forbidden", "Forbidden")
+ValidationFailed = _error(422, "validation_error", "Invalid input")
+Conflict = _error(409, "conflict", "Conflict")
+AlreadyExists = _error(409, "already_exists", "Already exists")
+OutOfStock = _error(409, "out_of_stock", "Out of stock")
+PaymentDeclined = _error(402, "payment_declined", "Payment declined")
+RestrictedItem = _error(422, "restricted_item", "Restricted item")
+LimitExceeded = _error(422, "limit_exceeded", "Per-seat limit exceeded")
+IdempotencyKeyRequired = _error(400, "idempotency_key_required", "Idempotency-Key header required")
+IdempotencyKeyReused = _error(422, "idempotency_key_reused", "Idempotency-Key reused with another request")
+IdempotencyInProgress = _error(409, "idempotency_in_progress", "Request with this Idempotency-Key in progress")
+ProductInUse = _error(409, "product_in_use", "Product in use")
+InvalidTransition = _error(409, "invalid_status_transition", "Order status does not allow this")
+PayloadTooLarge = _error(413, "payload_too_large", "Payload too large")
+UnsupportedMediaType = _error(415, "unsupported_media_type", "Unsupported media type")
+ServiceUnavailable = _error(503, "service_unavailable", "Service unavailable")
+
+
+def problem_body(status: int, code: str, title: str, detail: str, **extra: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": f"https://skycart.dev/problems/{code}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    body.update({k: v for k, v in extra.items() if v is not None})
+    return body
+
+
+def problem_response(
+    status: int, code: str, title: str, detail: str, headers: dict[str, str] | None = None, **extra: Any
+) -> Response:
+    return Response(
+        orjson.dumps(problem_body(status, code, title, detail, **extra)),
+        status_code=status,
+        media_type=PROBLEM_JSON,
+        headers=headers,
+    )
+
+
+def _jsonable_errors(errors: Any) -> list[dict[str, Any]]:
+    out = []
+    for err in errors:
+        out.append(
+            {
+                "loc": [str(part) for part in err.get("loc", ())],
+                "message": str(err.get("msg", "invalid")),
+                "type": str(err.get("type", "value_error")),
+            }
+        )
+    return out
+
+
+_HTTP_CODES = {
+    404: ("not_found", "Not found"),
+    405: ("method_not_allowed", "Method not allowed"),
+    406: ("not_acceptable", "Not acceptable"),
+    413: ("payload_too_large", "Payload too large"),
+    415: ("unsupported_media_type", "Unsupported media type"),
+}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def _domain(_request: Request, exc: DomainError) -> Response:
+        return problem_response(exc.status, exc.code, exc.title, exc.detail, exc.headers, **exc.extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_request: Request, exc: RequestValidationError) -> Response:
+        errors = _jsonable_errors(exc.errors())
+        first = errors[0] if errors else {"loc": [], "message": "invalid request"}
+        where = ".".join(first["loc"]) or "request"
+        return problem_response(422, "validation_error", "Invalid input", f"{where}: {first['message']}", errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> Response:
+        code, title = _HTTP_CODES.get(exc.status_code, (f"http_{exc.status_code}", HTTPStatus(exc.status_code).phrase))
+        detail = exc.detail if isinstance(exc.detail, str) else title
+        return problem_response(exc.status_code, code, title, detail, dict(exc.headers or {}))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled_error", extra={"path": request.url.path})
+        return problem_response(500, "internal_error", "Internal error", "An unexpected error occurred.")
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries so clients (and schemathesis) know errors are problem+json."""
+    return {
+        status: {"model": Problem, "content": {PROBLEM_JSON: {}}, "description": HTTPStatus(status).phrase}
+        for status in statuses
+    }

@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, status
+
+from skycart.airlines.auth import AirlineTenant
+from skycart.errors import problem_responses
+from skycart.flights import repository, service
+from skycart.flights.schemas import FlightCreate, FlightOut, InventoryOut, InventoryPut, Menu
+from skycart.platform.pagination import Cursor, Limit, Page, decode_cursor, page_of
+from skycart.platform.sessions import ReadSession, WriteSession
+from skycart.platform.validation import CurrencyCode, LocaleCode
+
+router = APIRouter(prefix="/v1/flights", tags=["flights"], responses=problem_responses(401, 403, 422))
+FlightId = Annotated[str, Path(min_length=1, max_length=26)]
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, responses=problem_responses(409))
+async def create_flight(body: FlightCreate, tenant: AirlineTenant, session: WriteSession) -> FlightOut:
+    return service.flight_out(await service.create_flight(session, tenant=tenant, data=body))
+
+
+@router.get("")
+async def list_flights(
+    tenant: AirlineTenant,
+    session: ReadSession,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+    departure_date: Annotated[dt.date | None, Query()] = None,
+) -> Page[FlightOut]:
+    rows = await repository.page(
+        session, tenant, after=decode_cursor(cursor), limit=limit + 1, departure_date=departure_date
+    )
+    return page_of(
+        [service.flight_out(f) for f in rows], limit=limit, key=rows[limit - 1].id if len(rows) > limit else None
+    )
+
+
+@router.get("/{flight_id}", responses=problem_responses(404))
+async def get_flight(flight_id: FlightId, tenant: AirlineTenant, session: ReadSession) -> FlightOut:
+    return service.flight_out(await service.get_flight(session, tenant=tenant, flight_id=flight_id))
+
+
+@router.put("/{flight_id}/inventory", responses=problem_responses(404))
+async def load_inventory(
+    flight_id: FlightId, body: InventoryPut, tenant: AirlineTenant, session: WriteSession
+) -> InventoryOut:
+    return await service.load_inventory(session, tenant=tenant, flight_id=flight_id, data=body)
+
+
+@router.get("/{flight_id}/inventory", responses=problem_responses(404))
+async def get_inventory(flight_id: FlightId, tenant: AirlineTenant, session: ReadSession) -> InventoryOut:
+    return await service.inventory(session, tenant=tenant, flight_id=flight_id)
+
+
+@router.get("/{flight_id}/menu", responses=problem_responses(404))
+async def flight_menu(
+    flight_id: FlightId,
+    tenant: AirlineTenant,
+    session: ReadSession,
+    locale: Annotated[LocaleCode | None, Query()] = None,
+    currency: Annotated[CurrencyCode | None, Query()] = None,
+) -> Menu:
+    return await service.menu(session, tenant=tenant, flight_id=flight_id, locale=locale, currency=currency)

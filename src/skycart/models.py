@@ -1,0 +1,8 @@
+"""Every table, imported in one place so Alembic and tests see the whole schema."""
+
+from skycart.airlines.models import Airline, ApiKey
+from skycart.catalog.models import Product
+from skycart.flights.models import Flight, LoadedStock
+from skycart.orders.models import IdempotencyRecord, Order, OrderLine
+
+__all__ = ["Airline", "ApiKey", "Flight", "IdempotencyRecord", "LoadedStock", "Order", "OrderLine", "Product"]

@@ -1,0 +1,65 @@
+"""Payment providers. Card data never reaches SkyCart: clients send a provider token.
+
+Sandbox test tokens:
+  tok_ok        approved
+  tok_declined  declined (402 payment_declined; no order, no stock taken)
+  tok_offline   approved offline (status paid_offline), e.g. a card read without connectivity
+Any other token is declined.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+AuthorizationStatus = Literal["approved", "approved_offline", "declined"]
+
+
+@dataclass(frozen=True, slots=True)
+class Authorization:
+    status: AuthorizationStatus
+    reference: str
+    reason: str = ""
+
+
+class PaymentProvider(Protocol):
+    name: str
+
+    async def authorize(self, *, amount_minor: int, currency: str, token: str, reference: str) -> Authorization: ...
+
+    async def void(self, *, payment_reference: str) -> None: ...
+
+    async def refund(self, *, payment_reference: str, amount_minor: int, currency: str) -> None: ...
+
+
+class SandboxProvider:
+    """Deterministic provider for development, demos and tests."""
+
+    name = "sandbox"
+    TOKENS = {"tok_ok": "approved", "tok_offline": "approved_offline", "tok_declined": "declined"}
+
+    async def authorize(self, *, amount_minor: int, currency: str, token: str, reference: str) -> Authorization:
+        status = self.TOKENS.get(token, "declined")
+        reason = (
+            ""
+            if status != "declined"
+            else (
+                "card declined"
+                if token == "tok_declined"
+                else "unknown sandbox token; use tok_ok, tok_offline or tok_declined"
+            )
+        )
+        return Authorization(status=status, reference=f"sbx_{secrets.token_hex(8)}", reason=reason)  # type: ignore[arg-type]
+
+    async def void(self, *, payment_reference: str) -> None:
+        return None
+
+    async def refund(self, *, payment_reference: str, amount_minor: int, currency: str) -> None:
+        return None
+
+
+def provider_for(name: str) -> PaymentProvider:
+    if name == "sandbox":
+        return SandboxProvider()
+    raise ValueError(f"unknown payment provider {name!r}")

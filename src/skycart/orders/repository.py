@@ -1,0 +1,113 @@
+"""All SQL for orders, their lines and idempotency records."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from skycart.orders.models import REVENUE_STATUSES, IdempotencyRecord, Order, OrderLine
+from skycart.platform.tenancy import Tenant, scoped_columns, scoped_delete, scoped_select, scoped_update
+
+
+async def add_all(session: AsyncSession, rows: Sequence[Any]) -> None:
+    session.add_all(rows)
+    await session.flush()
+
+
+async def get(session: AsyncSession, tenant: Tenant, order_id: str) -> Order | None:
+    stmt = scoped_select(tenant, Order).where(Order.id == order_id).execution_options(populate_existing=True)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def lines_of(session: AsyncSession, tenant: Tenant, order_ids: Sequence[str]) -> dict[str, list[OrderLine]]:
+    lines: dict[str, list[OrderLine]] = {order_id: [] for order_id in order_ids}
+    if not order_ids:
+        return lines
+    stmt = scoped_select(tenant, OrderLine).where(OrderLine.order_id.in_(order_ids)).order_by(OrderLine.position)
+    for line in (await session.execute(stmt)).scalars():
+        lines[line.order_id].append(line)
+    return lines
+
+
+async def page(
+    session: AsyncSession, tenant: Tenant, *, after: str | None, limit: int, flight_id: str | None, seat: str | None
+) -> list[Order]:
+    stmt = scoped_select(tenant, Order).order_by(Order.id).limit(limit)
+    if after:
+        stmt = stmt.where(Order.id > after)
+    if flight_id:
+        stmt = stmt.where(Order.flight_id == flight_id)
+    if seat:
+        stmt = stmt.where(Order.seat == seat)
+    return list((await session.execute(stmt)).scalars())
+
+
+async def seat_lines(
+    session: AsyncSession, tenant: Tenant, flight_id: str, seat: str, statuses: Sequence[str]
+) -> list[OrderLine]:
+    stmt = (
+        scoped_select(tenant, OrderLine)
+        .join(Order, Order.id == OrderLine.order_id)
+        .where(Order.flight_id == flight_id, Order.seat == seat, Order.status.in_(statuses))
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def transition(
+    session: AsyncSession, tenant: Tenant, order_id: str, *, from_statuses: Sequence[str], values: dict[str, Any]
+) -> bool:
+    """Move an order on only if it is still in one of `from_statuses` (safe under concurrency)."""
+    result = await session.execute(
+        scoped_update(tenant, Order).where(Order.id == order_id, Order.status.in_(from_statuses)).values(**values)
+    )
+    return result.rowcount == 1
+
+
+async def revenue(session: AsyncSession, tenant: Tenant, flight_id: str) -> tuple[int, dict[str, int]]:
+    stmt = (
+        scoped_columns(tenant, Order, Order.currency, func.count(), func.sum(Order.total_minor))
+        .where(Order.flight_id == flight_id, Order.status.in_(REVENUE_STATUSES))
+        .group_by(Order.currency)
+    )
+    rows = (await session.execute(stmt)).all()
+    return sum(r[1] for r in rows), {r[0]: int(r[2] or 0) for r in rows}
+
+
+async def idempotency_record(session: AsyncSession, tenant: Tenant, key: str) -> IdempotencyRecord | None:
+    stmt = scoped_select(tenant, IdempotencyRecord).where(IdempotencyRecord.key == key)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def take_over_stale(
+    session: AsyncSession, tenant: Tenant, key: str, *, stale_before: datetime, now: datetime
+) -> bool:
+    result = await session.execute(
+        scoped_update(tenant, IdempotencyRecord)
+        .where(
+            IdempotencyRecord.key == key,
+            IdempotencyRecord.state == "in_progress",
+            IdempotencyRecord.locked_at < stale_before,
+        )
+        .values(locked_at=now)
+    )
+    return result.rowcount == 1
+
+
+async def finish_idempotency(session: AsyncSession, tenant: Tenant, key: str, *, status: int, body: str) -> None:
+    await session.execute(
+        scoped_update(tenant, IdempotencyRecord)
+        .where(IdempotencyRecord.key == key)
+        .values(state="done", response_status=status, response_body=body)
+    )
+
+
+async def release_idempotency(session: AsyncSession, tenant: Tenant, key: str) -> None:
+    await session.execute(
+        scoped_delete(tenant, IdempotencyRecord).where(
+            IdempotencyRecord.key == key, IdempotencyRecord.state == "in_progress"
+        )
+    )

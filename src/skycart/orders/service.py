@@ -1,0 +1,234 @@
+"""Orders: taking stock, charging, delivering and cancelling. No HTTP, no commit."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from skycart.airlines import repository as airlines
+from skycart.catalog import repository as catalog
+from skycart.catalog.models import Product
+from skycart.errors import (
+    InvalidTransition,
+    LimitExceeded,
+    NotFound,
+    OutOfStock,
+    PaymentDeclined,
+    RestrictedItem,
+    ValidationFailed,
+)
+from skycart.flights import repository as flights
+from skycart.flights.service import get_flight, sellable_on
+from skycart.money import to_decimal_string
+from skycart.orders import repository
+from skycart.orders.models import (
+    CANCELLED,
+    DELIVERED,
+    OPEN_STATUSES,
+    PAID,
+    PAID_OFFLINE,
+    Order,
+    OrderLine,
+)
+from skycart.orders.payments import PaymentProvider
+from skycart.orders.schemas import OrderCreate, OrderLineOut, OrderOut
+from skycart.platform.db import new_id, utcnow
+from skycart.platform.tenancy import Tenant
+
+
+def order_out(order: Order, lines: list[OrderLine]) -> OrderOut:
+    cur = order.currency
+    return OrderOut(
+        id=order.id,
+        flight_id=order.flight_id,
+        seat=order.seat,
+        currency=cur,
+        items=[
+            OrderLineOut(
+                sku=line.sku,
+                quantity=line.quantity,
+                unit_price=to_decimal_string(line.unit_price_minor, cur),
+                line_total=to_decimal_string(line.line_total_minor, cur),
+            )
+            for line in lines
+        ],
+        total=to_decimal_string(order.total_minor, cur),
+        status=order.status,  # type: ignore[arg-type]
+        created_at=order.created_at,
+        updated_at=order.updated_at,
+        delivered_at=order.delivered_at,
+        cancelled_at=order.cancelled_at,
+    )
+
+
+def _check_products(data: OrderCreate, quantities: Counter[str], products: dict[str, Product], flight: object) -> None:
+    unknown = [sku for sku in quantities if sku not in products or not products[sku].active]
+    if unknown:
+        raise ValidationFailed(f"items: sku {unknown[0]} is not for sale", skus=unknown)
+    unpriced = [sku for sku in quantities if data.currency not in products[sku].prices]
+    if unpriced:
+        raise ValidationFailed(f"items: sku {unpriced[0]} has no price in {data.currency}", skus=unpriced)
+    duty_free = [sku for sku in quantities if not sellable_on(products[sku].restrictions, flight)]  # type: ignore[arg-type]
+    if duty_free:
+        raise RestrictedItem(f"{duty_free[0]} is duty-free and sold only on international flights", skus=duty_free)
+    aged = [sku for sku in quantities if products[sku].min_age and not data.passenger.age_confirmed]
+    if aged:
+        raise RestrictedItem(
+            f"{aged[0]} needs passenger.age_confirmed=true (minimum age {products[aged[0]].min_age})", skus=aged
+        )
+
+
+async def _check_seat_limits(
+    session: AsyncSession,
+    tenant: Tenant,
+    data: OrderCreate,
+    quantities: Counter[str],
+    products: dict[str, Product],
+    seat_limits: dict[str, int],
+) -> None:
+    wanted: Counter[str] = Counter()
+    for sku, quantity in quantities.items():
+        for tag in products[sku].restrictions:
+            if tag in seat_limits:
+                wanted[tag] += quantity
+    if not wanted:
+        return
+    # Serialize orders with limited items on this flight so two can't both pass the count.
+    await flights.get(session, tenant, data.flight_id, lock=True)
+    bought: Counter[str] = Counter()
+    for line in await repository.seat_lines(session, tenant, data.flight_id, data.seat, OPEN_STATUSES + (DELIVERED,)):
+        for tag in line.restrictions:
+            bought[tag] += line.quantity
+    for tag, quantity in wanted.items():
+        if bought[tag] + quantity > seat_limits[tag]:
+            raise LimitExceeded(
+                f"seat {data.seat} may buy at most {seat_limits[tag]} {tag} item(s) on this flight; "
+                f"{bought[tag]} already bought",
+                tag=tag,
+                limit=seat_limits[tag],
+                already=bought[tag],
+            )
+
+
+async def place_order(
+    session: AsyncSession, *, tenant: Tenant, data: OrderCreate, payments: PaymentProvider, authorized: list[str]
+) -> OrderOut:
+    """Check, take stock, charge and record an order; any failure leaves nothing behind.
+
+    The charge's reference is appended to `authorized` so the caller can void it if the
+    transaction fails to commit afterwards.
+    """
+    flight = await get_flight(session, tenant=tenant, flight_id=data.flight_id)
+    airline = await airlines.get_by_id(session, tenant.id)
+    if airline is None:
+        raise NotFound("airline not found")
+    if data.currency not in airline.currencies:
+        raise ValidationFailed(f"currency: {data.currency} is not one of {airline.currencies}")
+    quantities: Counter[str] = Counter()
+    for item in data.items:
+        quantities[item.sku] += item.quantity
+    products = await catalog.by_skus(session, tenant, quantities)
+    _check_products(data, quantities, products, flight)
+    await _check_seat_limits(session, tenant, data, quantities, products, airline.settings.get("seat_limits") or {})
+    # A fixed order of row locks keeps concurrent multi-item orders from deadlocking.
+    for sku in sorted(quantities, key=lambda s: products[s].id):
+        if not await flights.take_stock(session, tenant, flight.id, products[sku].id, quantities[sku]):
+            raise OutOfStock(f"not enough {sku} left on this flight", sku=sku)
+    order_id = new_id()
+    lines = [
+        OrderLine(
+            airline_id=tenant.id,
+            order_id=order_id,
+            product_id=products[sku].id,
+            position=position,
+            sku=sku,
+            quantity=quantity,
+            unit_price_minor=products[sku].prices[data.currency],
+            line_total_minor=products[sku].prices[data.currency] * quantity,
+            restrictions=list(products[sku].restrictions),
+        )
+        for position, (sku, quantity) in enumerate(quantities.items())
+    ]
+    total = sum(line.line_total_minor for line in lines)
+    auth = await payments.authorize(
+        amount_minor=total, currency=data.currency, token=data.payment.token, reference=order_id
+    )
+    if auth.status == "declined":
+        raise PaymentDeclined(f"payment declined: {auth.reason}")
+    authorized.append(auth.reference)
+    now = utcnow()
+    order = Order(
+        id=order_id,
+        airline_id=tenant.id,
+        flight_id=flight.id,
+        seat=data.seat,
+        currency=data.currency,
+        total_minor=total,
+        status=PAID if auth.status == "approved" else PAID_OFFLINE,
+        payment_provider=payments.name,
+        payment_reference=auth.reference,
+        passenger=data.passenger.model_dump(exclude_none=True),
+        created_at=now,
+        updated_at=now,
+    )
+    await repository.add_all(session, [order])
+    await repository.add_all(session, lines)
+    return order_out(order, lines)
+
+
+async def get_order(session: AsyncSession, *, tenant: Tenant, order_id: str) -> OrderOut:
+    order = await repository.get(session, tenant, order_id)
+    if order is None:
+        raise NotFound(f"order {order_id} not found")
+    return order_out(order, (await repository.lines_of(session, tenant, [order.id]))[order.id])
+
+
+async def list_orders(
+    session: AsyncSession, *, tenant: Tenant, after: str | None, limit: int, flight_id: str | None, seat: str | None
+) -> list[OrderOut]:
+    orders = await repository.page(session, tenant, after=after, limit=limit, flight_id=flight_id, seat=seat)
+    lines = await repository.lines_of(session, tenant, [o.id for o in orders])
+    return [order_out(o, lines[o.id]) for o in orders]
+
+
+async def deliver_order(session: AsyncSession, *, tenant: Tenant, order_id: str) -> OrderOut:
+    """Hand an order to the seat. Delivering twice is harmless; a cancelled order can't be delivered."""
+    order = await get_order(session, tenant=tenant, order_id=order_id)
+    if order.status == DELIVERED:
+        return order
+    now = utcnow()
+    if not await repository.transition(
+        session,
+        tenant,
+        order_id,
+        from_statuses=OPEN_STATUSES,
+        values={"status": DELIVERED, "delivered_at": now, "updated_at": now},
+    ):
+        raise InvalidTransition(f"order {order_id} is {order.status} and can't be delivered")
+    return await get_order(session, tenant=tenant, order_id=order_id)
+
+
+async def cancel_order(session: AsyncSession, *, tenant: Tenant, order_id: str, payments: PaymentProvider) -> OrderOut:
+    """Cancel an undelivered order: refund it and put its items back on sale. Cancelling twice is harmless."""
+    order = await repository.get(session, tenant, order_id)
+    if order is None:
+        raise NotFound(f"order {order_id} not found")
+    if order.status == CANCELLED:
+        return await get_order(session, tenant=tenant, order_id=order_id)
+    now = utcnow()
+    if not await repository.transition(
+        session,
+        tenant,
+        order_id,
+        from_statuses=OPEN_STATUSES,
+        values={"status": CANCELLED, "cancelled_at": now, "updated_at": now},
+    ):
+        raise InvalidTransition(f"order {order_id} is {order.status} and can't be cancelled")
+    for line in (await repository.lines_of(session, tenant, [order_id]))[order_id]:
+        if line.product_id:
+            await flights.return_stock(session, tenant, order.flight_id, line.product_id, line.quantity)
+    await payments.refund(
+        payment_reference=order.payment_reference, amount_minor=order.total_minor, currency=order.currency
+    )
+    return await get_order(session, tenant=tenant, order_id=order_id)

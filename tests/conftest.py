@@ -1,0 +1,257 @@
+"""Test servers: the real app on real HTTP, against SQLite and against MariaDB.
+
+Every test that uses `server` runs once per backend (`--backend all|sqlite|mariadb`). Under
+CI=true a backend whose service does not answer fails the run instead of skipping.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from skycart.airlines import service as airline_service
+from skycart.app import create_app
+from skycart.cli import run_in_transaction
+from skycart.config import Settings
+from skycart.platform.migrate import upgrade
+
+MARIADB_URL = os.environ.get("SKYCART_TEST_MARIADB_URL", "mysql+asyncmy://root@127.0.0.1:3306")
+BACKENDS = ("sqlite", "mariadb")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--backend", choices=("all", *BACKENDS), default="all", help="database backend(s) to test")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" in metafunc.fixturenames:
+        chosen = metafunc.config.getoption("--backend")
+        backends = BACKENDS if chosen == "all" else (chosen,)
+        marker = metafunc.definition.get_closest_marker("mariadb_only")
+        if marker:
+            backends = tuple(b for b in backends if b == "mariadb")
+        metafunc.parametrize("backend", backends, indirect=True, scope="session")
+
+
+def service_missing(what: str) -> None:
+    if IN_CI:
+        pytest.fail(f"{what} is not reachable and CI=true: a missing service fails the run")
+    pytest.skip(f"{what} is not reachable")
+
+
+def _answers(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _mariadb_admin(sql: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(MARIADB_URL.replace("+asyncmy", "+pymysql").replace("+aiomysql", "+pymysql"))
+    with engine.begin() as conn:
+        conn.execute(text(sql))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated, empty database URL for the backend under test."""
+    if request.param == "sqlite":
+        path: Path = tmp_path_factory.mktemp("sqlite") / "skycart.db"
+        yield f"sqlite+aiosqlite:///{path}"
+        return
+    if not _answers(3306):
+        service_missing("MariaDB on 127.0.0.1:3306")
+    name = f"skycart_test_{uuid.uuid4().hex[:10]}"
+    _mariadb_admin(f"CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+    try:
+        yield f"{MARIADB_URL}/{name}"
+    finally:
+        _mariadb_admin(f"DROP DATABASE IF EXISTS {name}")
+
+
+@dataclass
+class LiveServer:
+    base_url: str
+    settings: Settings
+    backend: str
+
+    def client(self, key: str | None = None) -> httpx.Client:
+        headers = {"X-Api-Key": key} if key else {}
+        return httpx.Client(base_url=self.base_url, headers=headers, timeout=30)
+
+
+@pytest.fixture(scope="session")
+def server(backend: str) -> Iterator[LiveServer]:
+    """The app served by uvicorn on a free port, over real HTTP."""
+    settings = Settings(database_url=backend, log_level="WARNING")
+    upgrade(settings)
+    port = _free_port()
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_config=None, lifespan="on")
+    uv = uvicorn.Server(config)
+    thread = threading.Thread(target=uv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not uv.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("test server did not start")
+        time.sleep(0.02)
+    yield LiveServer(f"http://127.0.0.1:{port}", settings, "sqlite" if backend.startswith("sqlite") else "mariadb")
+    uv.should_exit = True
+    thread.join(timeout=20)
+
+
+@pytest.fixture(scope="session")
+def operator_key(server: LiveServer) -> str:
+    async def _create(session: Any) -> str:
+        _key, plain = await airline_service.issue_key(session, role=airline_service.ROLE_OPERATOR, airline=None)
+        return plain
+
+    return run_in_transaction(server.settings, _create)
+
+
+@pytest.fixture
+def admin(server: LiveServer, operator_key: str) -> Iterator[httpx.Client]:
+    with server.client(operator_key) as client:
+        yield client
+
+
+_codes = (f"{a}{b}{c}" for a, b, c in itertools.product("QWXYZ", "ABCDEFGHJKLMNPRSTUVWXYZ", "0123456789"))
+_codes_lock = threading.Lock()
+
+
+def next_code() -> str:
+    with _codes_lock:
+        return next(_codes)
+
+
+@dataclass
+class AirlineHandle:
+    """An airline created through the API, with a client authenticated as it."""
+
+    code: str
+    key: str
+    client: httpx.Client
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def product(self, sku: str, **overrides: Any) -> dict[str, Any]:
+        body = product_body(sku, self.data["currencies"], **overrides)
+        response = self.client.post("/v1/products", json=body)
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    def flight(self, *, international: bool = False, stock: dict[str, int] | None = None, **overrides: Any) -> dict:
+        body = flight_body(international=international, **overrides)
+        response = self.client.post("/v1/flights", json=body)
+        assert response.status_code == 201, response.text
+        flight = response.json()
+        if stock:
+            items = [{"sku": sku, "quantity": qty} for sku, qty in stock.items()]
+            loaded = self.client.put(f"/v1/flights/{flight['id']}/inventory", json={"items": items})
+            assert loaded.status_code == 200, loaded.text
+        return flight
+
+    def order(self, flight_id: str, items: dict[str, int], *, key: str | None = None, **overrides: Any) -> httpx.Response:
+        body = order_body(flight_id, items, currency=self.data["currencies"][0], **overrides)
+        return self.client.post("/v1/orders", json=body, headers={"Idempotency-Key": key or uuid.uuid4().hex})
+
+
+_flight_numbers = itertools.count(1)
+
+
+def product_body(sku: str, currencies: list[str], **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "sku": sku,
+        "name": {"en": f"Product {sku}"},
+        "description": {"en": f"About {sku}"},
+        "category": "snacks",
+        "prices": {cur: ("450" if cur == "JPY" else "4.50") for cur in currencies},
+    }
+    body.update(overrides)
+    return body
+
+
+def flight_body(*, international: bool = False, **overrides: Any) -> dict[str, Any]:
+    today = date.today()
+    body = {
+        "flight_number": f"QX{next(_flight_numbers)}",
+        "departure_date": today.isoformat(),
+        "origin": "FRA",
+        "destination": "JFK" if international else "MUC",
+        "scheduled_departure": (datetime.now(UTC) + timedelta(hours=2)).isoformat(),
+        "international": international,
+    }
+    body.update(overrides)
+    return body
+
+
+def order_body(flight_id: str, items: dict[str, int], *, currency: str, **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "flight_id": flight_id,
+        "seat": "12C",
+        "currency": currency,
+        "items": [{"sku": sku, "quantity": qty} for sku, qty in items.items()],
+        "payment": {"token": "tok_ok"},
+        "passenger": {"age_confirmed": False},
+    }
+    body.update(overrides)
+    return body
+
+
+@pytest.fixture
+def make_airline(server: LiveServer, admin: httpx.Client) -> Iterator[Any]:
+    clients: list[httpx.Client] = []
+
+    def _make(**overrides: Any) -> AirlineHandle:
+        body = {"code": next_code(), "name": "Test Air", "currencies": ["EUR", "USD"], "default_locale": "en",
+                "locales": ["en", "de"]}
+        body.update(overrides)
+        created = admin.post("/admin/airlines", json=body)
+        assert created.status_code == 201, created.text
+        key = admin.post(f"/admin/airlines/{body['code']}/keys", json={"name": "tests"})
+        assert key.status_code == 201, key.text
+        client = server.client(key.json()["key"])
+        clients.append(client)
+        return AirlineHandle(code=body["code"], key=key.json()["key"], client=client, data=created.json())
+
+    yield _make
+    for client in clients:
+        client.close()
+
+
+@pytest.fixture
+def airline(make_airline: Any) -> AirlineHandle:
+    return make_airline()
+
+
+def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json"), response.headers
+    body = response.json()
+    assert body["code"] == code, body
+    assert body["status"] == status
+    assert {"type", "title", "detail"} <= body.keys()
+    return body
