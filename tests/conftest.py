@@ -175,7 +175,8 @@ class AirlineHandle:
         return flight
 
     def order(self, flight_id: str, items: dict[str, int], *, key: str | None = None, **overrides: Any) -> httpx.Response:
-        body = order_body(flight_id, items, currency=self.data["currencies"][0], **overrides)
+        currency = overrides.pop("currency", self.data["currencies"][0])
+        body = order_body(flight_id, items, currency=currency, **overrides)
         return self.client.post("/v1/orders", json=body, headers={"Idempotency-Key": key or uuid.uuid4().hex})
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
@@ -47,15 +49,20 @@ def serve(
     import uvicorn
 
     settings = get_settings()
-    uvicorn.run(
-        "skycart.asgi:app",
+    options = dict(
         host=host or settings.host,
         port=port or settings.port,
-        workers=workers or settings.workers,
         proxy_headers=True,
         log_config=None,
         timeout_graceful_shutdown=20,
     )
+    count = workers or settings.workers
+    if count > 1:
+        uvicorn.run("skycart.asgi:app", workers=count, **options)
+        return
+    # uvicorn re-raises SIGTERM after its graceful shutdown; a finished graceful stop exits 0.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    uvicorn.Server(uvicorn.Config("skycart.asgi:app", **options)).run()
 
 
 @db_app.command("upgrade")

@@ -11,7 +11,7 @@ from functools import lru_cache
 
 from babel.numbers import get_currency_precision, list_currencies
 
-_AMOUNT = re.compile(r"^(0|[1-9][0-9]{0,11})(?:\.([0-9]{1,4}))?$")
+_AMOUNT = re.compile(r"^(0|[1-9][0-9]{0,14})(?:\.([0-9]{1,4}))?$")
 # The largest amount we accept, in minor units; well inside a signed 64-bit column.
 MAX_MINOR = 10**14
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from skycart.platform.validation import Sku
+from skycart.platform.validation import Sku, UTCTimestamp
 
 Airport = Annotated[str, Field(pattern=r"^[A-Z]{3}$", examples=["FRA"])]
 
@@ -17,7 +17,7 @@ class FlightCreate(BaseModel):
     departure_date: date
     origin: Airport
     destination: Airport
-    scheduled_departure: AwareDatetime = Field(description="ISO-8601 with offset; stored in UTC")
+    scheduled_departure: UTCTimestamp = Field(description="ISO-8601 with offset; stored in UTC")
     international: bool = False
 
     @model_validator(mode="after")

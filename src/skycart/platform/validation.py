@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 from babel import Locale, UnknownLocaleError
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, AwareDatetime, Field
 
 from skycart.money import is_currency
+
+
+def _utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
 
 
 def _currency(value: str) -> str:
@@ -31,3 +36,6 @@ LocaleCode = Annotated[
 AirlineCode = Annotated[str, Field(pattern=r"^[A-Z0-9]{2,3}$", examples=["SK"])]
 SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 Sku = Annotated[str, Field(min_length=1, max_length=64, pattern=SKU_PATTERN)]
+
+# A timestamp with an explicit offset, normalized to UTC on the way in.
+UTCTimestamp = Annotated[AwareDatetime, AfterValidator(_utc)]

@@ -173,27 +173,12 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("order_lines", schema=None) as batch_op:
-        batch_op.drop_index("ix_order_lines_order")
-
+    # Dropping a table drops its indexes; MySQL refuses to drop an index a foreign key needs first.
     op.drop_table("order_lines")
-    with op.batch_alter_table("orders", schema=None) as batch_op:
-        batch_op.drop_index("ix_orders_airline_flight_seat")
-        batch_op.drop_index("ix_orders_airline_created")
-
     op.drop_table("orders")
     op.drop_table("loaded_stock")
-    with op.batch_alter_table("products", schema=None) as batch_op:
-        batch_op.drop_index("ix_products_airline_category")
-
     op.drop_table("products")
     op.drop_table("idempotency_records")
-    with op.batch_alter_table("flights", schema=None) as batch_op:
-        batch_op.drop_index("ix_flights_airline_date")
-
     op.drop_table("flights")
-    with op.batch_alter_table("api_keys", schema=None) as batch_op:
-        batch_op.drop_index("ix_api_keys_airline")
-
     op.drop_table("api_keys")
     op.drop_table("airlines")

@@ -1,0 +1,105 @@
+"""The `skycart` command, run as a user would run it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+SKYCART = [sys.executable, "-m", "skycart.cli"]
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path) -> dict[str, str]:
+    return {**os.environ, "SKYCART_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}"}
+
+
+def _run(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run([*SKYCART, *args], env=env, capture_output=True, text=True, timeout=120)
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def _count(db: str, table: str) -> int:
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        return conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+
+
+def test_demo_is_idempotent_and_prints_working_keys(cli_env: dict[str, str], tmp_path: Path) -> None:
+    first = _run(cli_env, "demo").stdout
+    db = str(tmp_path / "cli.db")
+    counts = {t: _count(db, t) for t in ("airlines", "products", "flights", "loaded_stock")}
+    assert counts["airlines"] == 3 and counts["products"] >= 3 * 40 and counts["flights"] >= 9
+    second = _run(cli_env, "demo").stdout
+    assert {t: _count(db, t) for t in counts} == counts, "a second run adds nothing"
+    labels = [line.split()[0] for line in second.splitlines()[1:]]
+    assert labels == ["operator", "SKA", "NRD", "SAK"]
+    assert first != second, "each run prints fresh keys"
+
+
+def test_demo_keys_of_an_earlier_run_are_revoked(cli_env: dict[str, str], tmp_path: Path) -> None:
+    _run(cli_env, "demo")
+    _run(cli_env, "demo")
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "cli.db") as conn:
+        live = conn.execute("SELECT COUNT(*) FROM api_keys WHERE revoked_at IS NULL").fetchone()[0]
+    assert live == 4
+
+
+def test_keys_create_prints_the_plain_key_alone_on_the_last_line(cli_env: dict[str, str], tmp_path: Path) -> None:
+    _run(cli_env, "db", "upgrade")
+    operator = _run(cli_env, "keys", "create", "--operator").stdout.strip().splitlines()[-1]
+    assert operator.startswith("sk_op_") and " " not in operator
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "cli.db") as conn:
+        stored = [row[0] for row in conn.execute("SELECT key_hash FROM api_keys")]
+    assert operator not in stored and len(stored) == 1, "only the hash is stored"
+
+
+def test_keys_create_for_an_unknown_airline_fails_cleanly(cli_env: dict[str, str]) -> None:
+    _run(cli_env, "db", "upgrade")
+    result = _run(cli_env, "keys", "create", "--airline", "ZZ9", check=False)
+    assert result.returncode == 1 and "not found" in result.stderr
+    assert "Traceback" not in result.stderr
+    both = _run(cli_env, "keys", "create", "--operator", "--airline", "SKA", check=False)
+    assert both.returncode != 0
+
+
+def test_openapi_prints_the_spec(cli_env: dict[str, str]) -> None:
+    spec = json.loads(_run(cli_env, "openapi").stdout)
+    assert "/v1/orders" in spec["paths"] and "/admin/airlines" in spec["paths"]
+
+
+def test_serve_answers_on_the_given_port(cli_env: dict[str, str]) -> None:
+    import socket
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    _run(cli_env, "db", "upgrade")
+    proc = subprocess.Popen([*SKYCART, "serve", "--port", str(port)], env=cli_env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline and proc.poll() is None, "server did not start"
+                time.sleep(0.2)
+        assert response.status_code == 200 and response.json()["database"] == "ok"
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=30) == 0, "a graceful stop exits 0"
