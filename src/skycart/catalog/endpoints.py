@@ -2,12 +2,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 
 from skycart.airlines.auth import AirlineTenant
 from skycart.catalog import importing, repository, service
 from skycart.catalog.schemas import ImportResult, ProductCreate, ProductOut, ProductReplace
-from skycart.errors import PayloadTooLarge, UnsupportedMediaType, ValidationFailed, problem_responses
+from skycart.errors import PayloadTooLarge, ValidationFailed, problem_responses
 from skycart.platform.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from skycart.platform.runtime import get_runtime
 from skycart.platform.sessions import ReadSession, WriteSession
@@ -69,24 +69,26 @@ _IMPORT_BODY = {
 }
 
 
+async def _upload(request: Request, _tenant: AirlineTenant) -> importing.Upload:
+    """The import body, read and validated after authentication and before any transaction opens."""
+    settings = get_runtime(request).settings
+    media_type = request.headers.get("content-type", importing.JSON_TYPE).split(";")[0].strip().lower()
+    importing.check_media_type(media_type)
+    body = await _bounded_body(request, settings.max_request_bytes)
+    return importing.parse(body, media_type, settings.max_import_rows)
+
+
 @router.post(
     "/products:import",
     openapi_extra=_IMPORT_BODY,
-    responses=problem_responses(413, 415),
+    responses=problem_responses(409, 413, 415),
     summary="Create or replace many products at once, all or nothing",
 )
-async def import_products(request: Request, tenant: AirlineTenant, session: WriteSession) -> ImportResult:
-    settings = get_runtime(request).settings
-    body = await _bounded_body(request, settings.max_request_bytes)
-    media_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
-    if media_type in ("text/csv", "application/csv"):
-        records, errors = importing.parse_csv(body, settings.max_import_rows)
-    elif media_type == "application/json":
-        records, errors = importing.parse_json(body, settings.max_import_rows), []
-    else:
-        raise UnsupportedMediaType("send application/json (a list of products) or text/csv")
-    rows, errors = importing.validate_rows(records, errors)
-    return await service.import_products(session, tenant=tenant, rows=rows, row_errors=errors)
+async def import_products(
+    tenant: AirlineTenant, upload: Annotated[importing.Upload, Depends(_upload)], session: WriteSession
+) -> ImportResult:
+    # `upload` comes before `session`: a slow upload must not hold the write transaction (SQLite's lock).
+    return await service.import_products(session, tenant=tenant, rows=upload.rows, row_errors=upload.errors)
 
 
 async def _bounded_body(request: Request, limit: int) -> bytes:

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from pydantic import ValidationError
 
 from skycart.catalog.schemas import ImportRowError, ProductCreate
-from skycart.errors import ValidationFailed
+from skycart.errors import UnsupportedMediaType, ValidationFailed
 
+CSV_TYPES = ("text/csv", "application/csv")
+JSON_TYPE = "application/json"
 _TRUE = {"true", "1", "yes", "y"}
 _FALSE = {"false", "0", "no", "n", ""}
 
@@ -36,11 +39,40 @@ def _validate(index: int, raw: Any) -> tuple[ProductCreate | None, list[ImportRo
         ]
 
 
-def _csv_record(row: dict[str, str]) -> dict[str, Any]:
+class CellError(ValueError):
+    """A CSV cell that cannot be read as its column's type."""
+
+    def __init__(self, field: str | None, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def _min_age(value: str) -> int | None:
+    if not value:
+        return None
+    if not (value.isascii() and value.isdigit()):
+        raise CellError("min_age", f"min_age must be a whole number, not {value!r}")
+    return int(value)
+
+
+def _active(value: str) -> bool:
+    if value.lower() not in _TRUE | _FALSE:
+        raise CellError("active", f"active must be true or false, not {value!r}")
+    return value.lower() in _TRUE if value else True
+
+
+def _attributes(value: str) -> Any:
+    try:
+        return orjson.loads(value) if value else {}
+    except orjson.JSONDecodeError as exc:
+        raise CellError("attributes", f"attributes is not valid JSON: {exc}") from exc
+
+
+def _csv_record(row: dict[str | None, Any]) -> dict[str, Any]:
     record: dict[str, Any] = {"name": {}, "description": {}, "prices": {}}
     for column, value in row.items():
         if column is None:
-            raise ValueError("row has more cells than the header")
+            raise CellError(None, "row has more cells than the header")
         column, value = column.strip(), (value or "").strip()
         prefix, _, suffix = column.partition(".")
         if prefix in ("name", "description") and suffix:
@@ -52,13 +84,11 @@ def _csv_record(row: dict[str, str]) -> dict[str, Any]:
         elif column == "restrictions":
             record["restrictions"] = [tag.strip() for tag in value.split("|") if tag.strip()]
         elif column == "min_age":
-            record["min_age"] = int(value) if value else None
+            record["min_age"] = _min_age(value)
         elif column == "active":
-            if value.lower() not in _TRUE | _FALSE:
-                raise ValueError(f"active must be true or false, not {value!r}")
-            record["active"] = value.lower() in _TRUE if value else True
+            record["active"] = _active(value)
         elif column == "attributes":
-            record["attributes"] = orjson.loads(value) if value else {}
+            record["attributes"] = _attributes(value)
         else:
             record[column] = value
     return record
@@ -94,9 +124,10 @@ def parse_csv(body: bytes, max_rows: int) -> tuple[list[Any], list[ImportRowErro
                 raise ValidationFailed(f"at most {max_rows} rows per import")
             try:
                 records.append(_csv_record(row))
-            except ValueError as exc:  # includes bad JSON in `attributes`
+            except CellError as exc:
                 records.append(None)
-                errors.append(ImportRowError(row=index, sku=row.get("sku"), message=str(exc)))
+                sku = (row.get("sku") or "").strip() or None
+                errors.append(ImportRowError(row=index, sku=sku, field=exc.field, message=str(exc)))
     except csv.Error as exc:
         raise ValidationFailed(f"CSV is malformed: {exc}") from exc
     return records, errors
@@ -116,3 +147,26 @@ def validate_rows(
         rows.append(row)
         all_errors += row_errors
     return rows, all_errors
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """An import body parsed and validated row by row; `None` rows are the ones in `errors`."""
+
+    rows: list[ProductCreate | None]
+    errors: list[ImportRowError]
+
+
+def check_media_type(media_type: str) -> None:
+    if media_type not in (JSON_TYPE, *CSV_TYPES):
+        raise UnsupportedMediaType("send application/json (a list of products) or text/csv")
+
+
+def parse(body: bytes, media_type: str, max_rows: int) -> Upload:
+    """Parse a JSON or CSV import body; the whole body fails only when it cannot be read at all."""
+    check_media_type(media_type)
+    if media_type in CSV_TYPES:
+        records, errors = parse_csv(body, max_rows)
+    else:
+        records, errors = parse_json(body, max_rows), []
+    return Upload(*validate_rows(records, errors))

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -8,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from skycart.money import MoneyError, to_minor
 from skycart.platform.validation import CurrencyCode, LocaleCode, Sku
 
-Amount = Annotated[str, Field(pattern=r"^(0|[1-9][0-9]{0,11})(\.[0-9]{1,4})?$", examples=["4.50"])]
+Amount = Annotated[str, Field(pattern=r"^(0|[1-9][0-9]{0,14})(\.[0-9]{1,4})?$", examples=["4.50"])]
 Tag = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$", examples=["alcohol", "duty_free"])]
 Text = Annotated[str, Field(min_length=1, max_length=2000)]
 
@@ -20,7 +21,8 @@ class ProductFields(BaseModel):
     description: dict[LocaleCode, Text] = Field(default_factory=dict, max_length=50)
     category: str = Field(min_length=1, max_length=100)
     prices: dict[CurrencyCode, Amount] = Field(min_length=1, max_length=20, examples=[{"EUR": "4.50"}])
-    min_age: int | None = Field(default=None, ge=0, le=99)
+    # Strict, because a lax int would turn a JSON `true` into age 1.
+    min_age: int | None = Field(default=None, ge=0, le=99, strict=True)
     restrictions: list[Tag] = Field(default_factory=list, max_length=20)
     attributes: dict[str, Any] = Field(default_factory=dict)
     active: bool = True
@@ -34,6 +36,16 @@ class ProductFields(BaseModel):
             except MoneyError as exc:
                 raise ValueError(f"{currency}: {exc}") from exc
         return prices
+
+    @field_validator("attributes")
+    @classmethod
+    def _plain_json(cls, attributes: dict[str, Any]) -> dict[str, Any]:
+        # Python's JSON parser lets NaN and Infinity through; no database stores them as JSON.
+        try:
+            json.dumps(attributes, allow_nan=False)
+        except ValueError as exc:
+            raise ValueError("attributes must be plain JSON: NaN and Infinity are not numbers here") from exc
+        return attributes
 
     @field_validator("restrictions")
     @classmethod

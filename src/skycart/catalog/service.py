@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skycart.airlines import repository as airlines
@@ -10,9 +10,9 @@ from skycart.airlines.models import Airline
 from skycart.catalog import repository
 from skycart.catalog.models import Product
 from skycart.catalog.schemas import ImportResult, ImportRowError, ProductCreate, ProductFields, ProductOut
-from skycart.errors import AlreadyExists, NotFound, ProductInUse, ValidationFailed
+from skycart.errors import AlreadyExists, Conflict, NotFound, ProductInUse, ValidationFailed
 from skycart.money import to_decimal_string, to_minor
-from skycart.platform.db import utcnow
+from skycart.platform.db import is_retryable, utcnow
 from skycart.platform.tenancy import Tenant
 
 
@@ -116,7 +116,7 @@ async def replace_product(session: AsyncSession, *, tenant: Tenant, sku: str, da
 
 
 async def delete_product(session: AsyncSession, *, tenant: Tenant, sku: str) -> None:
-    """Delete a product that no flight carries; otherwise deactivate it instead."""
+    """Delete a product that no flight carries; a loaded product stays (withdraw it with active=false)."""
     product = await get_product(session, tenant=tenant, sku=sku)
     try:
         await repository.delete(session, tenant, product.id)
@@ -126,7 +126,7 @@ async def delete_product(session: AsyncSession, *, tenant: Tenant, sku: str) -> 
 
 
 async def import_products(
-    session: AsyncSession, *, tenant: Tenant, rows: list[ProductCreate], row_errors: list[ImportRowError]
+    session: AsyncSession, *, tenant: Tenant, rows: list[ProductCreate | None], row_errors: list[ImportRowError]
 ) -> ImportResult:
     """Create or replace every row, or none: any row error rejects the whole import."""
     airline = await _airline(session, tenant)
@@ -161,5 +161,11 @@ async def import_products(
         else:
             product.updated_at = now
         _apply(product, row)
-    await repository.add_all(session, created)
+    try:
+        await repository.add_all(session, created)
+    except (IntegrityError, OperationalError) as exc:
+        # Another import or create added one of these SKUs meanwhile; replaying the import is safe.
+        if isinstance(exc, OperationalError) and not is_retryable(exc):
+            raise
+        raise Conflict("products changed while importing; retry the import", headers={"Retry-After": "1"}) from exc
     return ImportResult(created=len(created), updated=len(rows) - len(created), total=len(rows))
