@@ -86,7 +86,7 @@ def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     if not _answers(3306):
         service_missing("MariaDB on 127.0.0.1:3306")
     name = f"skycart_test_{uuid.uuid4().hex[:10]}"
-    _mariadb_admin(f"CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+    _mariadb_admin(f"CREATE DATABASE {name} CHARACTER SET utf8mb4")  # the server's default, case-insensitive collation
     try:
         yield f"{MARIADB_URL}/{name}"
     finally:

@@ -54,7 +54,7 @@ def test_known_amounts_parse_to_minor_units(amount: str, currency: str, minor: i
 @pytest.mark.parametrize(
     ("amount", "currency"),
     [("4.505", "EUR"), ("1.5", "JPY"), ("4,50", "EUR"), ("-1", "EUR"), ("1e3", "EUR"), ("", "EUR"), (" 1", "EUR"),
-     ("01.00", "EUR"), ("1.", "EUR"), ("4.50", "ABC"), ("9" * 13, "EUR")],
+     ("01.00", "EUR"), ("1.", "EUR"), ("4.50\n", "EUR"), ("4.50", "ABC"), ("9" * 13, "EUR")],
 )
 def test_inexact_malformed_or_unknown_amounts_are_refused(amount: str, currency: str) -> None:
     with pytest.raises(MoneyError):

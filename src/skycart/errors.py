@@ -131,10 +131,37 @@ def install_error_handlers(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) else title
         return problem_response(exc.status_code, code, title, detail, dict(exc.headers or {}))
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> Response:
-        log.exception("unhandled_error", extra={"path": request.url.path})
-        return problem_response(500, "internal_error", "Internal error", "An unexpected error occurred.")
+    app.add_middleware(UnexpectedErrorMiddleware)
+
+
+class UnexpectedErrorMiddleware:
+    """Answers an unhandled exception with a 500 problem and keeps the connection usable.
+
+    (Starlette's catch-all handler re-raises to the server, which then drops a keep-alive connection.)
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_tracking(message: dict[str, Any]) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracking)
+        except Exception:
+            log.exception("unhandled_error", extra={"route": getattr(scope.get("route"), "path", None)})
+            if started:
+                raise
+            response = problem_response(500, "internal_error", "Internal error", "An unexpected error occurred.")
+            await response(scope, receive, send)
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

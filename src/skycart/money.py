@@ -11,7 +11,7 @@ from functools import lru_cache
 
 from babel.numbers import get_currency_precision, list_currencies
 
-_AMOUNT = re.compile(r"^(0|[1-9][0-9]{0,14})(?:\.([0-9]{1,4}))?$")
+_AMOUNT = re.compile(r"(0|[1-9][0-9]{0,14})(?:\.([0-9]{1,4}))?")
 # The largest amount we accept, in minor units; well inside a signed 64-bit column.
 MAX_MINOR = 10**14
 
@@ -39,7 +39,7 @@ def is_currency(code: str) -> bool:
 def to_minor(amount: str, currency: str) -> int:
     """Parse a non-negative decimal string ("4.50") exactly into minor units (450)."""
     exponent = currency_exponent(currency)
-    match = _AMOUNT.match(amount)
+    match = _AMOUNT.fullmatch(amount)
     if not match:
         raise MoneyError(f'amount {amount!r} is not a decimal string such as "4.50"')
     whole, fraction = match.group(1), (match.group(2) or "")

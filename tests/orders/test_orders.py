@@ -230,3 +230,14 @@ def test_order_total_is_the_exact_sum_of_its_lines(airline: AirlineHandle, lines
     assert Decimal(body["total"]) == expected
     assert sum(Decimal(line["line_total"]) for line in body["items"]) == expected
     assert all(Decimal(li["unit_price"]) * li["quantity"] == Decimal(li["line_total"]) for li in body["items"])
+
+
+def test_skus_and_idempotency_keys_are_case_sensitive(airline: AirlineHandle) -> None:
+    airline.product("abc", prices={"EUR": "1.00"})
+    airline.product("ABC", prices={"EUR": "2.00"})
+    assert airline.client.get("/v1/products/abc").json()["prices"]["EUR"] == "1.00"
+    flight = airline.flight(stock={"abc": 5, "ABC": 5})
+    lower = airline.order(flight["id"], {"abc": 1}, key="order-key")
+    upper = airline.order(flight["id"], {"ABC": 1}, key="ORDER-KEY")
+    assert lower.status_code == upper.status_code == 201, upper.text
+    assert lower.json()["id"] != upper.json()["id"]

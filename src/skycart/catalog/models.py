@@ -5,7 +5,7 @@ from typing import Any
 from sqlalchemy import Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from skycart.platform.db import Base, IdMixin, TimestampMixin
+from skycart.platform.db import Base, IdMixin, TimestampMixin, exact_string
 from skycart.platform.tenancy import TenantScoped
 
 
@@ -16,7 +16,7 @@ class Product(IdMixin, TenantScoped, TimestampMixin, Base):
         Index("ix_products_airline_category", "airline_id", "category"),
     )
 
-    sku: Mapped[str] = mapped_column(String(64))
+    sku: Mapped[str] = mapped_column(exact_string(64))
     name: Mapped[dict[str, Any]]
     description: Mapped[dict[str, Any]]
     category: Mapped[str] = mapped_column(String(100))

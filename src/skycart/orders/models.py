@@ -6,7 +6,7 @@ from typing import Any
 from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from skycart.platform.db import Base, IdMixin, TimestampMixin
+from skycart.platform.db import Base, IdMixin, TimestampMixin, exact_string
 from skycart.platform.tenancy import TenantScoped
 
 PAID = "paid"
@@ -44,7 +44,7 @@ class OrderLine(IdMixin, TenantScoped, Base):
     order_id: Mapped[str] = mapped_column(String(26), ForeignKey("orders.id", ondelete="CASCADE"))
     product_id: Mapped[str | None] = mapped_column(String(26), ForeignKey("products.id", ondelete="SET NULL"))
     position: Mapped[int]
-    sku: Mapped[str] = mapped_column(String(64))
+    sku: Mapped[str] = mapped_column(exact_string(64))
     quantity: Mapped[int]
     unit_price_minor: Mapped[int] = mapped_column(BigInteger)
     line_total_minor: Mapped[int] = mapped_column(BigInteger)
@@ -58,7 +58,7 @@ class IdempotencyRecord(IdMixin, TenantScoped, Base):
     __tablename__ = "idempotency_records"
     __table_args__ = (UniqueConstraint("airline_id", "key", name="uq_idempotency_airline_key"),)
 
-    key: Mapped[str] = mapped_column(String(255))
+    key: Mapped[str] = mapped_column(exact_string(255))
     request_hash: Mapped[str] = mapped_column(String(64))
     state: Mapped[str] = mapped_column(String(16))
     response_status: Mapped[int | None]

@@ -61,6 +61,11 @@ class UTCDateTime(TypeDecorator[datetime]):
 JSONType = JSON().with_variant(mysql.JSON(), "mysql")
 
 
+def exact_string(length: int) -> String:
+    """A string compared byte for byte: MySQL's default collations fold case ("abc" = "ABC")."""
+    return String(length).with_variant(mysql.VARCHAR(length, collation="utf8mb4_bin"), "mysql")
+
+
 class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSONType, list[str]: JSONType}
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from skycart.platform.db import JSONType, UTCDateTime
+from skycart.platform.db import JSONType, UTCDateTime, exact_string
 
 revision = "0001"
 down_revision = None
@@ -71,7 +71,7 @@ def upgrade() -> None:
 
     op.create_table(
         "idempotency_records",
-        sa.Column("key", sa.String(length=255), nullable=False),
+        sa.Column("key", exact_string(255), nullable=False),
         sa.Column("request_hash", sa.String(length=64), nullable=False),
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("response_status", sa.Integer(), nullable=True),
@@ -86,7 +86,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "products",
-        sa.Column("sku", sa.String(length=64), nullable=False),
+        sa.Column("sku", exact_string(64), nullable=False),
         sa.Column("name", JSONType, nullable=False),
         sa.Column("description", JSONType, nullable=False),
         sa.Column("category", sa.String(length=100), nullable=False),
@@ -156,7 +156,7 @@ def upgrade() -> None:
         sa.Column("order_id", sa.String(length=26), nullable=False),
         sa.Column("product_id", sa.String(length=26), nullable=True),
         sa.Column("position", sa.Integer(), nullable=False),
-        sa.Column("sku", sa.String(length=64), nullable=False),
+        sa.Column("sku", exact_string(64), nullable=False),
         sa.Column("quantity", sa.Integer(), nullable=False),
         sa.Column("unit_price_minor", sa.BigInteger(), nullable=False),
         sa.Column("line_total_minor", sa.BigInteger(), nullable=False),

@@ -1,0 +1,77 @@
+"""In-process usage aggregation: the only metering work on the request path.
+
+Each request adds to one counter row keyed by (minute, airline, route template, method,
+status class). The flusher takes the whole table at once (a dict swap) and writes it.
+"""
+
+from __future__ import annotations
+
+import time
+from bisect import bisect_left
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from skycart.metering.models import BUCKET_COLUMNS, LATENCY_BUCKETS_MS
+
+# Counter positions in a row.
+REQUESTS, ERRORS, BILLABLE, BYTES_IN, BYTES_OUT, LATENCY_US = range(6)
+FIRST_BUCKET = 6
+ROW_WIDTH = FIRST_BUCKET + len(BUCKET_COLUMNS)
+STATUS_CLASSES = ("1xx", "1xx", "2xx", "3xx", "4xx", "5xx")
+
+UsageKey = tuple[int, str, str, str, str]  # (epoch minute, airline, route, method, status class)
+Batch = dict[UsageKey, list[int]]
+
+
+def status_class(status: int) -> str:
+    return STATUS_CLASSES[min(max(status // 100, 1), 5)]
+
+
+def merge_into(target: dict, source: Iterable[tuple[object, list[int]]]) -> None:
+    for key, row in source:
+        existing = target.get(key)
+        if existing is None:
+            target[key] = list(row)
+        else:
+            for i, value in enumerate(row):
+                existing[i] += value
+
+
+@dataclass
+class UsageAggregator:
+    """Per-process usage counters for the current flush interval."""
+
+    current: Batch = field(default_factory=dict)
+    # Since start-up, per (airline, route, method, status class): what /metrics exports.
+    totals: dict[tuple[str, str, str, str], list[int]] = field(default_factory=dict)
+
+    def record(
+        self, airline: str, route: str, method: str, status: int, seconds: float, bytes_in: int, bytes_out: int,
+        billable: bool,
+    ) -> None:
+        key = (int(time.time() // 60), airline, route, method, status_class(status))
+        row = self.current.get(key)
+        if row is None:
+            row = self.current[key] = [0] * ROW_WIDTH
+        row[REQUESTS] += 1
+        if status >= 400:
+            row[ERRORS] += 1
+        if billable:
+            row[BILLABLE] += 1
+        row[BYTES_IN] += bytes_in
+        row[BYTES_OUT] += bytes_out
+        micros = int(seconds * 1_000_000)
+        row[LATENCY_US] += micros
+        row[FIRST_BUCKET + bisect_left(LATENCY_BUCKETS_MS, micros / 1000)] += 1
+
+    def take(self) -> Batch:
+        """Hand over everything counted so far and start afresh (atomic within the event loop)."""
+        batch, self.current = self.current, {}
+        merge_into(self.totals, (((a, r, m, s), row) for (_w, a, r, m, s), row in batch.items()))
+        return batch
+
+    def live_totals(self) -> dict[tuple[str, str, str, str], list[int]]:
+        """Totals since start-up including the interval not flushed yet."""
+        totals = {key: list(row) for key, row in self.totals.items()}
+        merge_into(totals, (((a, r, m, s), row) for (_w, a, r, m, s), row in list(self.current.items())))
+        return totals

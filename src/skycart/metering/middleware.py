@@ -1,0 +1,85 @@
+"""Pure ASGI middleware: meters every HTTP request and adds the RateLimit and request-id headers.
+
+Route templates (never raw paths) label usage, so cardinality stays bounded. The airline comes
+from the key the auth dependency resolved (`scope["skycart.airline"]`); `anonymous` otherwise.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import Any
+
+from skycart.metering.aggregate import UsageAggregator
+
+Scope = dict[str, Any]
+AIRLINE = "skycart.airline"
+BILLABLE = "skycart.billable"
+RATELIMIT = "skycart.ratelimit"
+REQUEST_ID = "skycart.request_id"
+UNMATCHED = "unmatched"
+
+access_log = logging.getLogger("skycart.access")
+
+
+class MeteringMiddleware:
+    def __init__(self, app: Any, aggregator: UsageAggregator, *, access_log_enabled: bool = True) -> None:
+        self.app = app
+        self.aggregator = aggregator
+        self.access_log_enabled = access_log_enabled
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = _request_id(scope)
+        scope[REQUEST_ID] = request_id
+        counts = [0, 0, 500]  # bytes in, bytes out, status
+
+        async def receive_counting() -> Any:
+            message = await receive()
+            if message["type"] == "http.request":
+                counts[0] += len(message.get("body", b""))
+            return message
+
+        async def send_counting(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                counts[2] = message["status"]
+                headers = list(message.get("headers", ()))
+                headers.append((b"x-request-id", request_id.encode()))
+                limits = scope.get(RATELIMIT)
+                if limits is not None:
+                    headers.extend(limits)
+                message = {**message, "headers": headers}
+            elif message["type"] == "http.response.body":
+                counts[1] += len(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, receive_counting, send_counting)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or UNMATCHED
+            airline = scope.get(AIRLINE, "anonymous")
+            seconds = time.perf_counter() - started
+            self.aggregator.record(
+                airline, template, scope["method"], counts[2], seconds, counts[0], counts[1], scope.get(BILLABLE, False)
+            )
+            if self.access_log_enabled:
+                access_log.info(
+                    "request",
+                    extra={
+                        "airline": airline, "request_id": request_id, "method": scope["method"], "route": template,
+                        "status": counts[2], "ms": round(seconds * 1000, 2), "bytes_in": counts[0],
+                        "bytes_out": counts[1],
+                    },
+                )
+
+
+def _request_id(scope: Scope) -> str:
+    for name, value in scope["headers"]:
+        if name == b"x-request-id" and 0 < len(value) <= 64 and value.isascii():
+            return value.decode()
+    return uuid.uuid4().hex
