@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -76,12 +77,11 @@ def _mariadb_admin(sql: str) -> None:
     engine.dispose()
 
 
-@pytest.fixture(scope="session")
-def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A migrated, empty database URL for the backend under test."""
-    if request.param == "sqlite":
-        path: Path = tmp_path_factory.mktemp("sqlite") / "skycart.db"
-        yield f"sqlite+aiosqlite:///{path}"
+@contextmanager
+def scratch_database(kind: str, tmp_dir: Path) -> Iterator[str]:
+    """An empty database of the given kind, dropped afterwards."""
+    if kind == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_dir / f'skycart-{uuid.uuid4().hex[:8]}.db'}"
         return
     if not _answers(3306):
         service_missing("MariaDB on 127.0.0.1:3306")
@@ -91,6 +91,13 @@ def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
         yield f"{MARIADB_URL}/{name}"
     finally:
         _mariadb_admin(f"DROP DATABASE IF EXISTS {name}")
+
+
+@pytest.fixture(scope="session")
+def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The database URL the live server of this backend uses (migrated by `server`)."""
+    with scratch_database(request.param, tmp_path_factory.mktemp(request.param)) as url:
+        yield url
 
 
 @dataclass
@@ -174,7 +181,9 @@ class AirlineHandle:
             assert loaded.status_code == 200, loaded.text
         return flight
 
-    def order(self, flight_id: str, items: dict[str, int], *, key: str | None = None, **overrides: Any) -> httpx.Response:
+    def order(
+        self, flight_id: str, items: dict[str, int], *, key: str | None = None, **overrides: Any
+    ) -> httpx.Response:
         currency = overrides.pop("currency", self.data["currencies"][0])
         body = order_body(flight_id, items, currency=currency, **overrides)
         return self.client.post("/v1/orders", json=body, headers={"Idempotency-Key": key or uuid.uuid4().hex})
@@ -227,8 +236,13 @@ def make_airline(server: LiveServer, admin: httpx.Client) -> Iterator[Any]:
     clients: list[httpx.Client] = []
 
     def _make(**overrides: Any) -> AirlineHandle:
-        body = {"code": next_code(), "name": "Test Air", "currencies": ["EUR", "USD"], "default_locale": "en",
-                "locales": ["en", "de"]}
+        body = {
+            "code": next_code(),
+            "name": "Test Air",
+            "currencies": ["EUR", "USD"],
+            "default_locale": "en",
+            "locales": ["en", "de"],
+        }
         body.update(overrides)
         created = admin.post("/admin/airlines", json=body)
         assert created.status_code == 201, created.text

@@ -88,8 +88,9 @@ def test_serve_answers_on_the_given_port(cli_env: dict[str, str]) -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     _run(cli_env, "db", "upgrade")
-    proc = subprocess.Popen([*SKYCART, "serve", "--port", str(port)], env=cli_env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [*SKYCART, "serve", "--port", str(port)], env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
     try:
         deadline = time.monotonic() + 30
         while True:

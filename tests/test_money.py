@@ -29,8 +29,10 @@ def test_decimal_string_has_exactly_the_currencys_decimals(minor: int, currency:
     assert Decimal(text) == Decimal(minor).scaleb(-exponent)
 
 
-@given(st.decimals(min_value=0, max_value=10**9, places=4, allow_nan=False, allow_infinity=False),
-       st.sampled_from(CURRENCIES))
+@given(
+    st.decimals(min_value=0, max_value=10**9, places=4, allow_nan=False, allow_infinity=False),
+    st.sampled_from(CURRENCIES),
+)
 def test_parsing_is_exact_or_refuses(amount: Decimal, currency: str) -> None:
     text = f"{amount:f}"
     exponent = currency_exponent(currency)
@@ -44,8 +46,15 @@ def test_parsing_is_exact_or_refuses(amount: Decimal, currency: str) -> None:
 
 @pytest.mark.parametrize(
     ("amount", "currency", "minor"),
-    [("4.50", "EUR", 450), ("4.5", "EUR", 450), ("4.500", "EUR", 450), ("0", "EUR", 0), ("450", "JPY", 450),
-     ("1.234", "KWD", 1234), ("1000000", "USD", 100000000)],
+    [
+        ("4.50", "EUR", 450),
+        ("4.5", "EUR", 450),
+        ("4.500", "EUR", 450),
+        ("0", "EUR", 0),
+        ("450", "JPY", 450),
+        ("1.234", "KWD", 1234),
+        ("1000000", "USD", 100000000),
+    ],
 )
 def test_known_amounts_parse_to_minor_units(amount: str, currency: str, minor: int) -> None:
     assert to_minor(amount, currency) == minor
@@ -53,8 +62,20 @@ def test_known_amounts_parse_to_minor_units(amount: str, currency: str, minor: i
 
 @pytest.mark.parametrize(
     ("amount", "currency"),
-    [("4.505", "EUR"), ("1.5", "JPY"), ("4,50", "EUR"), ("-1", "EUR"), ("1e3", "EUR"), ("", "EUR"), (" 1", "EUR"),
-     ("01.00", "EUR"), ("1.", "EUR"), ("4.50\n", "EUR"), ("4.50", "ABC"), ("9" * 13, "EUR")],
+    [
+        ("4.505", "EUR"),
+        ("1.5", "JPY"),
+        ("4,50", "EUR"),
+        ("-1", "EUR"),
+        ("1e3", "EUR"),
+        ("", "EUR"),
+        (" 1", "EUR"),
+        ("01.00", "EUR"),
+        ("1.", "EUR"),
+        ("4.50\n", "EUR"),
+        ("4.50", "ABC"),
+        ("9" * 13, "EUR"),
+    ],
 )
 def test_inexact_malformed_or_unknown_amounts_are_refused(amount: str, currency: str) -> None:
     with pytest.raises(MoneyError):

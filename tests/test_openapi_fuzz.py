@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
-
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from skycart.app import create_app
@@ -18,7 +17,10 @@ from tests.conftest import AirlineHandle, LiveServer
 BUSINESS_RULES = [positive_data_acceptance]
 SPEC = create_app(Settings()).openapi()
 OPERATIONS = [
-    (path, method.upper()) for path, item in SPEC["paths"].items() for method in item if method in ("get", "post", "put", "patch", "delete")
+    (path, method.upper())
+    for path, item in SPEC["paths"].items()
+    for method in item
+    if method in ("get", "post", "put", "patch", "delete")
 ]
 
 

@@ -7,8 +7,14 @@ from tests.conftest import AirlineHandle, LiveServer, assert_problem, next_code
 
 def test_operator_creates_airline_and_reads_it_back(admin: httpx.Client) -> None:
     code = next_code()
-    body = {"code": code, "name": "Alpine Air", "currencies": ["CHF", "EUR"], "default_locale": "de",
-            "locales": ["fr"], "settings": {"seat_limits": {"alcohol": 2}}}
+    body = {
+        "code": code,
+        "name": "Alpine Air",
+        "currencies": ["CHF", "EUR"],
+        "default_locale": "de",
+        "locales": ["fr"],
+        "settings": {"seat_limits": {"alcohol": 2}},
+    }
     created = admin.post("/admin/airlines", json=body)
     assert created.status_code == 201, created.text
     got = admin.get(f"/admin/airlines/{code}").json()

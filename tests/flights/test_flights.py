@@ -4,8 +4,7 @@ from tests.conftest import AirlineHandle, assert_problem, flight_body
 
 
 def test_flight_is_created_listed_and_read(airline: AirlineHandle) -> None:
-    body = flight_body(international=True, scheduled_departure="2026-12-01T09:30:00+01:00",
-                       departure_date="2026-12-01")
+    body = flight_body(international=True, scheduled_departure="2026-12-01T09:30:00+01:00", departure_date="2026-12-01")
     created = airline.client.post("/v1/flights", json=body)
     assert created.status_code == 201, created.text
     flight = created.json()
@@ -22,8 +21,13 @@ def test_same_leg_twice_is_a_conflict(airline: AirlineHandle) -> None:
 
 
 def test_invalid_flights_are_refused(airline: AirlineHandle) -> None:
-    for override in ({"origin": "fra"}, {"destination": "FRA"}, {"scheduled_departure": "2026-12-01T09:30:00"},
-                     {"flight_number": "toolong12345"}, {"departure_date": "2026-02-30"}):
+    for override in (
+        {"origin": "fra"},
+        {"destination": "FRA"},
+        {"scheduled_departure": "2026-12-01T09:30:00"},
+        {"flight_number": "toolong12345"},
+        {"departure_date": "2026-02-30"},
+    ):
         assert_problem(airline.client.post("/v1/flights", json=flight_body(**override)), 422, "validation_error")
     assert airline.client.get("/v1/flights").json()["items"] == []
 
@@ -32,8 +36,10 @@ def test_inventory_put_replaces_the_loading_list(airline: AirlineHandle) -> None
     for sku in ("A", "B", "C"):
         airline.product(sku)
     flight = airline.flight(stock={"A": 5, "B": 5})
-    put = airline.client.put(f"/v1/flights/{flight['id']}/inventory",
-                             json={"items": [{"sku": "B", "quantity": 8}, {"sku": "C", "quantity": 2}]})
+    put = airline.client.put(
+        f"/v1/flights/{flight['id']}/inventory",
+        json={"items": [{"sku": "B", "quantity": 8}, {"sku": "C", "quantity": 2}]},
+    )
     assert put.status_code == 200, put.text
     assert {i["sku"]: i["loaded"] for i in put.json()["items"]} == {"B": 8, "C": 2}
 
@@ -57,8 +63,9 @@ def test_inventory_with_unknown_or_repeated_sku_is_refused(airline: AirlineHandl
     airline.product("A")
     flight = airline.flight(stock={"A": 5})
     path = f"/v1/flights/{flight['id']}/inventory"
-    body = assert_problem(airline.client.put(path, json={"items": [{"sku": "NOPE", "quantity": 1}]}), 422,
-                          "validation_error")
+    body = assert_problem(
+        airline.client.put(path, json={"items": [{"sku": "NOPE", "quantity": 1}]}), 422, "validation_error"
+    )
     assert body["unknown_skus"] == ["NOPE"]
     twice = {"items": [{"sku": "A", "quantity": 1}, {"sku": "A", "quantity": 2}]}
     assert_problem(airline.client.put(path, json=twice), 422, "validation_error")
@@ -68,8 +75,12 @@ def test_inventory_with_unknown_or_repeated_sku_is_refused(airline: AirlineHandl
 
 def test_menu_is_localized_with_fallback_and_priced_in_the_asked_currency(make_airline) -> None:
     airline = make_airline(currencies=["EUR", "USD"], default_locale="en", locales=["en", "de", "fr"])
-    airline.product("WATER", name={"en": "Water", "de": "Wasser"}, description={"en": "Still"},
-                    prices={"EUR": "3.00", "USD": "3.30"})
+    airline.product(
+        "WATER",
+        name={"en": "Water", "de": "Wasser"},
+        description={"en": "Still"},
+        prices={"EUR": "3.00", "USD": "3.30"},
+    )
     flight = airline.flight(stock={"WATER": 7})
     path = f"/v1/flights/{flight['id']}/menu"
     german = airline.client.get(path, params={"locale": "de", "currency": "USD"}).json()

@@ -26,9 +26,7 @@ def _all_at_once(count: int, send) -> list[httpx.Response]:
 def test_thirty_buyers_of_the_last_five_units_make_exactly_five_orders(airline: AirlineHandle) -> None:
     airline.product("LAST")
     flight = airline.flight(stock={"LAST": 5})
-    responses = _all_at_once(
-        30, lambda i: airline.order(flight["id"], {"LAST": 1}, seat=f"{i + 1}A", key=f"buyer-{i}")
-    )
+    responses = _all_at_once(30, lambda i: airline.order(flight["id"], {"LAST": 1}, seat=f"{i + 1}A", key=f"buyer-{i}"))
     statuses = Counter(r.status_code for r in responses)
     assert statuses == {201: 5, 409: 25}, statuses
     assert {r.json()["code"] for r in responses if r.status_code == 409} == {"out_of_stock"}

@@ -27,7 +27,9 @@ def test_order_takes_stock_and_is_paid(airline: AirlineHandle) -> None:
     order = response.json()
     assert order["status"] == "paid" and order["currency"] == "USD" and order["seat"] == "12C"
     assert [(i["sku"], i["quantity"], i["unit_price"], i["line_total"]) for i in order["items"]] == [
-        ("WATER", 2, "3.30", "6.60"), ("CHIPS", 1, "3.00", "3.00")]
+        ("WATER", 2, "3.30", "6.60"),
+        ("CHIPS", 1, "3.00", "3.00"),
+    ]
     assert order["total"] == "9.60"
     assert _stock(airline, flight["id"])["WATER"]["sold"] == 2
     assert airline.client.get(f"/v1/orders/{order['id']}").json() == order
@@ -124,8 +126,9 @@ def test_missing_idempotency_key_is_refused(airline: AirlineHandle) -> None:
     flight = airline.flight(stock={"A": 5})
     body = order_body(flight["id"], {"A": 1}, currency="EUR")
     assert_problem(airline.client.post("/v1/orders", json=body), 400, "idempotency_key_required")
-    assert_problem(airline.client.post("/v1/orders", json=body, headers={"Idempotency-Key": ""}), 400,
-                   "idempotency_key_required")
+    assert_problem(
+        airline.client.post("/v1/orders", json=body, headers={"Idempotency-Key": ""}), 400, "idempotency_key_required"
+    )
     assert _orders(airline, flight["id"]) == []
 
 
@@ -157,8 +160,10 @@ def test_a_declined_answer_is_replayed_for_the_same_key(airline: AirlineHandle) 
     key = uuid.uuid4().hex
     declined = {"token": "tok_declined"}
     first = assert_problem(airline.order(flight["id"], {"A": 1}, key=key, payment=declined), 402, "payment_declined")
-    assert assert_problem(airline.order(flight["id"], {"A": 1}, key=key, payment=declined), 402,
-                          "payment_declined") == first
+    assert (
+        assert_problem(airline.order(flight["id"], {"A": 1}, key=key, payment=declined), 402, "payment_declined")
+        == first
+    )
 
 
 def test_deliver_then_cancel_is_refused(airline: AirlineHandle) -> None:

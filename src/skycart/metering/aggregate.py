@@ -46,7 +46,14 @@ class UsageAggregator:
     totals: dict[tuple[str, str, str, str], list[int]] = field(default_factory=dict)
 
     def record(
-        self, airline: str, route: str, method: str, status: int, seconds: float, bytes_in: int, bytes_out: int,
+        self,
+        airline: str,
+        route: str,
+        method: str,
+        status: int,
+        seconds: float,
+        bytes_in: int,
+        bytes_out: int,
         billable: bool,
     ) -> None:
         key = (int(time.time() // 60), airline, route, method, status_class(status))

@@ -71,8 +71,13 @@ class MeteringMiddleware:
                 access_log.info(
                     "request",
                     extra={
-                        "airline": airline, "request_id": request_id, "method": scope["method"], "route": template,
-                        "status": counts[2], "ms": round(seconds * 1000, 2), "bytes_in": counts[0],
+                        "airline": airline,
+                        "request_id": request_id,
+                        "method": scope["method"],
+                        "route": template,
+                        "status": counts[2],
+                        "ms": round(seconds * 1000, 2),
+                        "bytes_in": counts[0],
                         "bytes_out": counts[1],
                     },
                 )

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -102,4 +103,3 @@ class AirlinePlan(IdMixin, Base):
     plan_id: Mapped[str] = mapped_column(String(26), ForeignKey("plans.id"))
     effective_from: Mapped[datetime]
     created_at: Mapped[datetime]
-
