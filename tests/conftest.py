@@ -114,7 +114,7 @@ class LiveServer:
 @pytest.fixture(scope="session")
 def server(backend: str) -> Iterator[LiveServer]:
     """The app served by uvicorn on a free port, over real HTTP."""
-    settings = Settings(database_url=backend, log_level="WARNING")
+    settings = Settings(database_url=backend, log_level="WARNING", metering_flush_seconds=0.3, access_log=False)
     upgrade(settings)
     port = _free_port()
     config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_config=None, lifespan="on")
@@ -235,7 +235,7 @@ def order_body(flight_id: str, items: dict[str, int], *, currency: str, **overri
 def make_airline(server: LiveServer, admin: httpx.Client) -> Iterator[Any]:
     clients: list[httpx.Client] = []
 
-    def _make(**overrides: Any) -> AirlineHandle:
+    def _make(plan: str = "premium", **overrides: Any) -> AirlineHandle:
         body = {
             "code": next_code(),
             "name": "Test Air",
@@ -246,6 +246,8 @@ def make_airline(server: LiveServer, admin: httpx.Client) -> Iterator[Any]:
         body.update(overrides)
         created = admin.post("/admin/airlines", json=body)
         assert created.status_code == 201, created.text
+        # Tests about other things must not meet the default plan's rate limit.
+        assert admin.put(f"/admin/airlines/{body['code']}/plan", json={"plan": plan}).status_code == 200
         key = admin.post(f"/admin/airlines/{body['code']}/keys", json={"name": "tests"})
         assert key.status_code == 201, key.text
         client = server.client(key.json()["key"])

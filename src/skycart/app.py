@@ -14,6 +14,10 @@ from skycart.catalog.endpoints import router as catalog_router
 from skycart.config import Settings, get_settings
 from skycart.errors import ServiceUnavailable, install_error_handlers, problem_responses
 from skycart.flights.endpoints import router as flights_router
+from skycart.metering import runtime as metering_runtime
+from skycart.metering.aggregate import UsageAggregator
+from skycart.metering.endpoints import routers as metering_routers
+from skycart.metering.middleware import MeteringMiddleware
 from skycart.orders.endpoints import router as orders_router
 from skycart.orders.payments import provider_for
 from skycart.platform.db import create_engine, create_sessionmaker
@@ -41,9 +45,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             sessions=create_sessionmaker(engine),
             payments=provider_for(settings.payment_provider),
         )
+        metering = await metering_runtime.start(app.state.runtime, aggregator)
         try:
             yield
         finally:
+            await metering_runtime.stop(metering)
             await engine.dispose()
 
     app = FastAPI(
@@ -53,7 +59,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for router in (airlines_admin, airlines_v1, catalog_router, flights_router, orders_router):
+    aggregator = UsageAggregator()
+    # Added last, so outermost: it also meters what the error handlers answer.
+    app.add_middleware(MeteringMiddleware, aggregator=aggregator, access_log_enabled=settings.access_log)
+    for router in (airlines_admin, airlines_v1, catalog_router, flights_router, orders_router, *metering_routers):
         app.include_router(router)
 
     @app.get("/healthz", tags=["health"])

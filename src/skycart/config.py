@@ -30,6 +30,17 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     # An idempotency record left "in progress" by a crashed process may be taken over after this.
     idempotency_lock_seconds: int = Field(default=60, ge=1)
+    metering_flush_seconds: float = Field(default=5.0, gt=0, le=300)
+    # Unflushed usage rows kept while the database is unreachable; past this the oldest are dropped.
+    metering_max_pending_rows: int = Field(default=200_000, ge=100)
+    usage_minute_retention_days: int = Field(default=14, ge=1)
+    usage_hour_retention_days: int = Field(default=400, ge=1)
+    default_plan: str = "standard"
+    plan_cache_seconds: float = Field(default=5.0, ge=0, le=60)
+    # How much of an airline's rate a process leases from Redis at once.
+    limiter_lease_seconds: float = Field(default=0.05, gt=0, le=1)
+    access_log: bool = True
+    emf_metrics: bool = True
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1)

@@ -65,6 +65,9 @@ ProductInUse = _error(409, "product_in_use", "Product in use")
 InvalidTransition = _error(409, "invalid_status_transition", "Order status does not allow this")
 PayloadTooLarge = _error(413, "payload_too_large", "Payload too large")
 UnsupportedMediaType = _error(415, "unsupported_media_type", "Unsupported media type")
+FeatureNotInPlan = _error(403, "feature_not_in_plan", "Feature not in plan")
+RateLimited = _error(429, "rate_limited", "Rate limit exceeded")
+QuotaExceeded = _error(429, "quota_exceeded", "Monthly request quota used up")
 ServiceUnavailable = _error(503, "service_unavailable", "Service unavailable")
 
 

@@ -3,6 +3,21 @@
 from skycart.airlines.models import Airline, ApiKey
 from skycart.catalog.models import Product
 from skycart.flights.models import Flight, LoadedStock
+from skycart.metering.models import AirlinePlan, MeteringFlush, Plan, UsageHour, UsageMinute
 from skycart.orders.models import IdempotencyRecord, Order, OrderLine
 
-__all__ = ["Airline", "ApiKey", "Flight", "IdempotencyRecord", "LoadedStock", "Order", "OrderLine", "Product"]
+__all__ = [
+    "Airline",
+    "AirlinePlan",
+    "ApiKey",
+    "Flight",
+    "IdempotencyRecord",
+    "LoadedStock",
+    "MeteringFlush",
+    "Order",
+    "OrderLine",
+    "Plan",
+    "Product",
+    "UsageHour",
+    "UsageMinute",
+]

@@ -12,6 +12,7 @@ from skycart.airlines.service import ROLE_AIRLINE, ROLE_OPERATOR, Principal, has
 from skycart.errors import Forbidden, Unauthenticated
 from skycart.platform.db import transaction
 from skycart.platform.runtime import get_runtime
+from skycart.platform.scope import AIRLINE
 from skycart.platform.tenancy import Tenant
 
 api_key_header = APIKeyHeader(name="X-Api-Key", auto_error=False, description="Airline or operator API key")
@@ -29,7 +30,7 @@ async def current_principal(request: Request, plain: str | None = Security(api_k
         if principal is None:
             raise Unauthenticated("unknown or revoked API key")
         runtime.key_cache[cache_key] = principal
-    request.state.principal = principal
+    request.scope[AIRLINE] = principal.tenant.code if principal.tenant else principal.role
     return principal
 
 
@@ -41,9 +42,12 @@ def forget_key(request: Request, key_id: str) -> None:
             cache.pop(cache_key, None)
 
 
-async def _airline(principal: Principal = Depends(current_principal)) -> Tenant:
+async def _airline(request: Request, principal: Principal = Depends(current_principal)) -> Tenant:
     if principal.role != ROLE_AIRLINE or principal.tenant is None:
         raise Forbidden("this endpoint needs an airline key")
+    guard = get_runtime(request).airline_guard
+    if guard is not None:  # the service package: features, rate limit, quota
+        await guard(request, principal.tenant)
     return principal.tenant
 
 

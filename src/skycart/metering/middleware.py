@@ -12,12 +12,9 @@ import uuid
 from typing import Any
 
 from skycart.metering.aggregate import UsageAggregator
+from skycart.platform.scope import AIRLINE, BILLABLE, RATELIMIT, REQUEST_ID
 
 Scope = dict[str, Any]
-AIRLINE = "skycart.airline"
-BILLABLE = "skycart.billable"
-RATELIMIT = "skycart.ratelimit"
-REQUEST_ID = "skycart.request_id"
 UNMATCHED = "unmatched"
 
 access_log = logging.getLogger("skycart.access")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -10,6 +11,7 @@ from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from skycart.config import Settings
+from skycart.platform.tenancy import Tenant
 
 if TYPE_CHECKING:
     from skycart.orders.payments import PaymentProvider
@@ -21,6 +23,10 @@ class Runtime:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     payments: PaymentProvider
+    # Called for every airline request after authentication (set by the app: plans and limits).
+    airline_guard: Callable[[Request, Tenant], Awaitable[None]] | None = None
+    # The metering package's parts (aggregator, flusher, limiter, plan book) once the app has started.
+    metering: Any = None
     key_cache: TTLCache[str, Any] = field(init=False)
 
     def __post_init__(self) -> None:

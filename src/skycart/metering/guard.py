@@ -1,0 +1,71 @@
+"""The per-request check of an airline's service package: features, rate limit, quota."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import Request
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from skycart.airlines import repository as airlines
+from skycart.errors import DomainError, FeatureNotInPlan, NotFound, QuotaExceeded, RateLimited
+from skycart.metering.limits import Limiter
+from skycart.metering.plans import PlanTerms, current_plan, terms
+from skycart.platform.db import transaction
+from skycart.platform.scope import BILLABLE, RATELIMIT
+from skycart.platform.tenancy import Tenant
+
+# (method, route template) -> the plan feature it needs.
+FEATURE_GATES = {
+    ("POST", "/v1/sync/sales"): "offline_sync",
+    ("GET", "/v1/flights/{flight_id}/report"): "reports",
+}
+
+
+class PlanBook:
+    """Each airline's plan terms, cached in process for a few seconds."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], default_plan: str, ttl: float) -> None:
+        self.sessions = sessions
+        self.default_plan = default_plan
+        self.ttl = ttl
+        self._cache: dict[str, tuple[PlanTerms, float]] = {}
+
+    async def terms_for(self, tenant: Tenant) -> PlanTerms:
+        cached = self._cache.get(tenant.code)
+        now = time.monotonic()
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        async with transaction(self.sessions, write=False) as session:
+            airline = await airlines.get_by_id(session, tenant.id)
+            if airline is None:
+                raise NotFound("airline not found")
+            plan, _since = await current_plan(session, airline=airline, default_plan=self.default_plan)
+        found = terms(plan)
+        self._cache[tenant.code] = (found, now + self.ttl)
+        return found
+
+    def forget(self, code: str) -> None:
+        self._cache.pop(code, None)
+
+
+class AirlineGuard:
+    def __init__(self, plans: PlanBook, limiter: Limiter) -> None:
+        self.plans = plans
+        self.limiter = limiter
+
+    async def __call__(self, request: Request, tenant: Tenant) -> None:
+        plan = await self.plans.terms_for(tenant)
+        route = request.scope.get("route")
+        feature = FEATURE_GATES.get((request.method, getattr(route, "path", "")))
+        if feature is not None and feature not in plan.features:
+            raise FeatureNotInPlan(f"the {plan.code} plan does not include {feature}", feature=feature, plan=plan.code)
+        decision = await self.limiter.check(tenant.code, plan)
+        request.scope[RATELIMIT] = decision.headers
+        if not decision.allowed:
+            error: type[DomainError] = QuotaExceeded if decision.code == "quota_exceeded" else RateLimited
+            raise error(
+                f"{tenant.code}: {error.title.lower()} on the {plan.code} plan; retry after {decision.retry_after} s",
+                headers={"Retry-After": str(decision.retry_after)},
+            )
+        request.scope[BILLABLE] = True

@@ -1,0 +1,172 @@
+"""Rate limits and hard quotas, decided locally between batched leases.
+
+Each process leases about `lease_seconds` worth of an airline's rate (one token at a time
+for slow limits, and one quota unit at a time when a hard quota is nearly used up) and
+spends it without a network call. Globally the rate then holds within burst + rate x elapsed
++ processes x lease, and a hard quota is never exceeded. When Redis fails, requests are let
+through (fail-open), counted and logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from skycart.metering.leases import LeaseStore, QuotaUnknown
+from skycart.metering.plans import PlanTerms, month_bounds
+from skycart.platform.db import utcnow
+
+log = logging.getLogger("skycart.limits")
+QuotaStart = Callable[[str, datetime, datetime], Awaitable[int]]
+
+
+@dataclass
+class Lease:
+    period: str
+    tokens: int = 0
+    quota: int = 0
+    bucket_left: float = 0.0
+    quota_used: int = -1
+    expires: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    allowed: bool
+    headers: list[tuple[bytes, bytes]]
+    code: str | None = None
+    retry_after: int = 0
+
+
+class Limiter:
+    def __init__(
+        self, store: LeaseStore, quota_start: QuotaStart, *, lease_seconds: float = 0.05, lease_ttl: float = 1.0
+    ) -> None:
+        self.store = store
+        self.quota_start = quota_start
+        self.lease_seconds = lease_seconds
+        self.lease_ttl = lease_ttl
+        self.leases: dict[str, Lease] = {}
+        self.fail_open = 0
+        self._last_fail_log = 0.0
+        self._period: tuple[float, str, datetime, datetime] = (0.0, "", utcnow(), utcnow())
+
+    def _current_period(self, now: float) -> tuple[str, datetime, datetime]:
+        checked, label, start, end = self._period
+        if now - checked > 1.0:
+            start, end = month_bounds(utcnow())
+            label = start.strftime("%Y-%m")
+            self._period = (now, label, start, end)
+        return label, start, end
+
+    async def check(self, airline: str, plan: PlanTerms) -> Decision:
+        now = time.monotonic()
+        period, start, end = self._current_period(now)
+        hard = plan.hard_quota
+        lease = self.leases.get(airline)
+        if (
+            lease is not None
+            and lease.tokens > 0
+            and lease.expires > now
+            and lease.period == period
+            and (hard is None or lease.quota > 0)
+        ):
+            lease.tokens -= 1
+            if hard is not None:
+                lease.quota -= 1
+            return Decision(True, _headers(plan, lease))
+        returned = lease.quota if lease is not None and lease.period == period else 0
+        want = max(1, min(plan.burst, int(plan.rate * self.lease_seconds)))
+        want_quota = 0
+        if hard is not None:
+            remaining = hard - lease.quota_used if lease is not None and lease.quota_used >= 0 else 0
+            want_quota = want if remaining > 20 * want else 1
+        try:
+            grant = await self._lease(airline, period, start, end, plan, want, want_quota, hard, returned)
+        except Exception as exc:  # Redis down or failing: protection gives way to service
+            self.fail_open += 1
+            if now - self._last_fail_log > 10:
+                self._last_fail_log = now
+                log.error("limiter_fail_open", extra={"airline": airline, "error": repr(exc)[:200]})
+            self.leases.pop(airline, None)
+            return Decision(True, [])
+        lease = Lease(period, grant.tokens, grant.quota, grant.bucket_left, grant.quota_used, now + self.lease_ttl)
+        self.leases[airline] = lease
+        if grant.tokens < 1:
+            if hard is not None and grant.quota_used >= hard:
+                retry = max(1, math.ceil((end - utcnow()).total_seconds()))
+                return Decision(False, _headers(plan, lease), "quota_exceeded", retry)
+            retry = max(1, math.ceil((1 - grant.bucket_left) / plan.rate))
+            return Decision(False, _headers(plan, lease), "rate_limited", retry)
+        lease.tokens -= 1
+        if hard is not None:
+            lease.quota -= 1
+        return Decision(True, _headers(plan, lease))
+
+    async def _lease(
+        self,
+        airline: str,
+        period: str,
+        start: datetime,
+        end: datetime,
+        plan: PlanTerms,
+        want: int,
+        want_quota: int,
+        hard: int | None,
+        returned: int,
+        quota_start: int = -1,
+    ):  # noqa: ANN202
+        args = dict(
+            rate=plan.rate,
+            burst=plan.burst,
+            want=want,
+            want_quota=want_quota,
+            quota=hard or 0,
+            quota_ttl=int((end - start).total_seconds()) + 86_400,
+            returned=returned,
+        )
+        try:
+            return await self.store.lease(airline, period, quota_start=quota_start, **args)
+        except QuotaUnknown:
+            used = await self.quota_start(airline, start, end)
+            return await self.store.lease(airline, period, quota_start=used, **args)
+
+    async def settle(self, *, force: bool = False) -> None:
+        """Give back quota units held by leases that expired unused (all, at shutdown) for other processes."""
+        now = time.monotonic()
+        for airline, lease in list(self.leases.items()):
+            if force or lease.expires <= now:
+                del self.leases[airline]
+                if lease.quota > 0:
+                    try:
+                        await self.store.lease(
+                            airline,
+                            lease.period,
+                            rate=1.0,
+                            burst=1,
+                            want=0,
+                            want_quota=0,
+                            quota=0,
+                            quota_ttl=86_400,
+                            returned=lease.quota,
+                            quota_start=-1,
+                        )
+                    except QuotaUnknown:  # the counter is gone (new month, Redis restarted): nothing to give back
+                        pass
+                    except Exception as exc:  # keep trying later
+                        self.leases.setdefault(airline, lease)
+                        log.warning("limiter_settle_failed", extra={"airline": airline, "error": repr(exc)[:200]})
+
+
+def _headers(plan: PlanTerms, lease: Lease) -> list[tuple[bytes, bytes]]:
+    remaining = max(0, int(lease.bucket_left) + lease.tokens)
+    reset = math.ceil(max(0, plan.burst - remaining) / plan.rate)
+    return [
+        (b"ratelimit-limit", str(plan.burst).encode()),
+        (b"ratelimit-remaining", str(remaining).encode()),
+        (b"ratelimit-reset", str(reset).encode()),
+    ]
