@@ -1,0 +1,155 @@
+"""Several real `skycart serve` processes on one database (and a private Redis), like tasks behind a load balancer."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from skycart.airlines import service as airline_service
+from skycart.cli import run_in_transaction
+from skycart.config import Settings
+from skycart.platform.migrate import upgrade
+from tests.conftest import _free_port, next_code, service_missing
+
+
+@dataclass
+class ServerProcess:
+    port: int
+    proc: subprocess.Popen
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        return self.proc.wait(timeout=timeout)
+
+
+def _wait_ready(server: ServerProcess, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.proc.poll() is not None:
+            raise RuntimeError(f"server exited: {server.proc.stdout.read() if server.proc.stdout else ''}")
+        try:
+            if httpx.get(f"{server.url}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError("server did not become ready")
+
+
+@contextmanager
+def servers(count: int, database_url: str, **env: str) -> Iterator[list[ServerProcess]]:
+    base = {
+        **os.environ,
+        "SKYCART_DATABASE_URL": database_url,
+        "SKYCART_ACCESS_LOG": "false",
+        "SKYCART_LOG_LEVEL": "WARNING",
+        "SKYCART_METERING_FLUSH_SECONDS": "1",
+        "SKYCART_EMF_METRICS": "false",
+        **env,
+    }
+    started = []
+    try:
+        for _ in range(count):
+            port = _free_port()
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "skycart.cli", "serve", "--port", str(port)],
+                env=base,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            started.append(ServerProcess(port, proc))
+        for server in started:
+            _wait_ready(server)
+        yield started
+    finally:
+        for server in started:
+            if server.proc.poll() is None:
+                server.proc.kill()
+                server.proc.wait(timeout=10)
+
+
+@contextmanager
+def private_redis() -> Iterator[tuple[str, subprocess.Popen]]:
+    """A Redis of this test's own, so it can be stopped without touching anyone else's."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        service_missing("redis-server")
+    port = _free_port()
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    import socket
+
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError("private redis did not start") from None
+            time.sleep(0.05)
+    try:
+        yield f"redis://127.0.0.1:{port}/0", proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def operator_key(database_url: str) -> str:
+    async def _create(session: Any) -> str:
+        return (await airline_service.issue_key(session, role=airline_service.ROLE_OPERATOR, airline=None))[1]
+
+    return run_in_transaction(Settings(database_url=database_url), _create)
+
+
+def onboard(admin: httpx.Client, plan: dict[str, Any] | None = None) -> tuple[str, str]:
+    """A new airline on a plan of the test's own (created here); returns (code, key)."""
+    code = next_code()
+    assert (
+        admin.post("/admin/airlines", json={"code": code, "name": "Load Air", "currencies": ["EUR"]}).status_code == 201
+    )
+    if plan is not None:
+        plan = {
+            "code": f"p-{code.lower()}",
+            "name": "Test plan",
+            "monthly_fee": "10.00",
+            "currency": "EUR",
+            "revenue_share_bps": 0,
+            **plan,
+        }
+        created = admin.post("/admin/plans", json=plan)
+        assert created.status_code == 201, created.text
+        assert admin.put(f"/admin/airlines/{code}/plan", json={"plan": plan["code"]}).status_code == 200
+    key = admin.post(f"/admin/airlines/{code}/keys", json={}).json()["key"]
+    return code, key
+
+
+@pytest.fixture
+def mariadb_url(tmp_path) -> Iterator[str]:
+    from tests.conftest import scratch_database
+
+    with scratch_database("mariadb", tmp_path) as url:
+        upgrade(Settings(database_url=url))
+        yield url
