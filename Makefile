@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8000
 
-.PHONY: run test test-sqlite test-mariadb services lint bench-drivers clean
+.PHONY: run test test-sqlite test-mariadb services lint bench-drivers bench-metering wrk clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ needed"; exit 1; }
@@ -42,6 +42,12 @@ lint: $(VENV)/.installed-dev
 
 bench-drivers: $(VENV)/.installed-dev services
 	$(BIN)/python bench/mysql_drivers.py
+
+wrk:
+	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+
+bench-metering: $(VENV)/.installed-dev services wrk
+	$(BIN)/python bench/metering.py
 
 clean:
 	rm -rf $(VENV) skycart.db skycart.db-* .pytest_cache

@@ -60,8 +60,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     aggregator = UsageAggregator()
-    # Added last, so outermost: it also meters what the error handlers answer.
-    app.add_middleware(MeteringMiddleware, aggregator=aggregator, access_log_enabled=settings.access_log)
+    if settings.metering_enabled:
+        # Added last, so outermost: it also meters what the error handlers answer.
+        app.add_middleware(MeteringMiddleware, aggregator=aggregator, access_log_enabled=settings.access_log)
     for router in (airlines_admin, airlines_v1, catalog_router, flights_router, orders_router, *metering_routers):
         app.include_router(router)
 

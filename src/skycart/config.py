@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     plan_cache_seconds: float = Field(default=5.0, ge=0, le=60)
     # How much of an airline's rate a process leases from Redis at once.
     limiter_lease_seconds: float = Field(default=0.05, gt=0, le=1)
+    # Kill switches for operations and benchmarks; both on in normal service.
+    metering_enabled: bool = True
+    limits_enabled: bool = True
     access_log: bool = True
     emf_metrics: bool = True
     host: str = "127.0.0.1"

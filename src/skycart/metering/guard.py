@@ -50,7 +50,7 @@ class PlanBook:
 
 
 class AirlineGuard:
-    def __init__(self, plans: PlanBook, limiter: Limiter) -> None:
+    def __init__(self, plans: PlanBook, limiter: Limiter | None) -> None:
         self.plans = plans
         self.limiter = limiter
 
@@ -60,6 +60,9 @@ class AirlineGuard:
         feature = FEATURE_GATES.get((request.method, getattr(route, "path", "")))
         if feature is not None and feature not in plan.features:
             raise FeatureNotInPlan(f"the {plan.code} plan does not include {feature}", feature=feature, plan=plan.code)
+        if self.limiter is None:  # limits switched off
+            request.scope[BILLABLE] = True
+            return
         decision = await self.limiter.check(tenant.code, plan)
         request.scope[RATELIMIT] = decision.headers
         if not decision.allowed:

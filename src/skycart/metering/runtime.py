@@ -66,7 +66,7 @@ async def start(runtime: Runtime, aggregator: UsageAggregator) -> Metering:
     limiter = Limiter(store, quota_start, lease_seconds=settings.limiter_lease_seconds)
     plans = PlanBook(runtime.sessions, settings.default_plan, settings.plan_cache_seconds)
     metering = Metering(aggregator, flusher, limiter, plans, client)
-    runtime.airline_guard = AirlineGuard(plans, limiter)
+    runtime.airline_guard = AirlineGuard(plans, limiter if settings.limits_enabled else None)
     runtime.metering = metering
     flusher.start()
     metering._tasks.append(asyncio.create_task(_settle_loop(limiter, settings.metering_flush_seconds)))

@@ -1,0 +1,184 @@
+"""What metering and the Redis-backed limiter cost on the request path.
+
+Serves the flight menu (`GET /v1/flights/{id}/menu`) from one server process pinned to one
+core, loads it with wrk pinned to the other, and compares three variants in the same run,
+interleaved round by round (the order rotates each round):
+
+  off       metering and limits switched off
+  metering  metering middleware and flusher on, limits off
+  limited   metering on, and the limiter leasing from Redis
+
+It prints the median requests/s of each variant, the ratios to `off`, the median p99, and the
+limiter's Redis calls per second in the `limited` runs (read from /metrics).
+
+    .venv/bin/python bench/metering.py [--rounds 5] [--seconds 10] [--connections 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+VARIANTS = {
+    "off": {"SKYCART_METERING_ENABLED": "false", "SKYCART_LIMITS_ENABLED": "false"},
+    "metering": {"SKYCART_METERING_ENABLED": "true", "SKYCART_LIMITS_ENABLED": "false"},
+    "limited": {"SKYCART_METERING_ENABLED": "true", "SKYCART_LIMITS_ENABLED": "true"},
+}
+console = Console()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _pinned(cpu: int) -> list[str]:
+    return ["taskset", "-c", str(cpu)] if shutil.which("taskset") and (os.cpu_count() or 1) > 1 else []
+
+
+def _serve(env: dict[str, str], port: int) -> subprocess.Popen:
+    proc = subprocess.Popen(
+        [*_pinned(0), sys.executable, "-m", "skycart.cli", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                return proc
+        except httpx.TransportError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("server did not start")
+
+
+def _wrk(url: str, key: str, seconds: int, connections: int) -> tuple[float, float, int]:
+    out = subprocess.run(
+        [*_pinned(1), "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-H", f"X-Api-Key: {key}", url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    return rps, float(p99.group(1)) * scale, int(non2xx.group(1)) if non2xx else 0
+
+
+def _store_calls(base: str, operator: str) -> float:
+    text = httpx.get(f"{base}/metrics", headers={"X-Api-Key": operator}).text
+    match = re.search(r"^skycart_limiter_store_calls_total ([\d.e+]+)$", text, re.M)
+    return float(match.group(1)) if match else 0.0
+
+
+def _setup(env: dict[str, str]) -> tuple[str, str, str]:
+    """Seed the demo, put its first airline on an unthrottled plan; returns (operator key, airline key, flight id)."""
+    demo = subprocess.run(
+        [sys.executable, "-m", "skycart.cli", "demo"], env=env, capture_output=True, text=True, check=True
+    ).stdout
+    keys = dict(line.split() for line in demo.splitlines()[1:])
+    port = _free_port()
+    proc = _serve(env, port)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        with httpx.Client(base_url=base, headers={"X-Api-Key": keys["operator"]}) as admin:
+            admin.post(
+                "/admin/plans",
+                json={
+                    "code": "bench",
+                    "name": "Bench",
+                    "monthly_request_quota": None,
+                    "overage": True,
+                    "rate_limit_per_second": "100000",
+                    "burst": 100000,
+                    "features": [],
+                    "monthly_fee": "0",
+                    "revenue_share_bps": 0,
+                    "currency": "EUR",
+                },
+            )
+            admin.put("/admin/airlines/SKA/plan", json={"plan": "bench"}).raise_for_status()
+        flight = httpx.get(f"{base}/v1/flights", headers={"X-Api-Key": keys["SKA"]}).json()["items"][0]["id"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    return keys["operator"], keys["SKA"], flight
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--redis-url", default=os.environ.get("SKYCART_REDIS_URL", "redis://127.0.0.1:6379/15"))
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is not installed (make bench-metering installs it)")
+    workdir = Path(tempfile.mkdtemp(prefix="skycart-bench-"))
+    base_env = {
+        **os.environ,
+        "SKYCART_DATABASE_URL": f"sqlite:///{workdir / 'bench.db'}",
+        "SKYCART_ACCESS_LOG": "false",
+        "SKYCART_EMF_METRICS": "false",
+        "SKYCART_LOG_LEVEL": "WARNING",
+        "SKYCART_REDIS_URL": args.redis_url,
+    }
+    operator, key, flight = _setup(base_env)
+    results: dict[str, list[tuple[float, float, int, float]]] = {name: [] for name in VARIANTS}
+    names = list(VARIANTS)
+    for round_no in range(args.rounds):
+        order = names[round_no % 3 :] + names[: round_no % 3]
+        for name in order:
+            port = _free_port()
+            proc = _serve({**base_env, **VARIANTS[name]}, port)
+            base = f"http://127.0.0.1:{port}"
+            url = f"{base}/v1/flights/{flight}/menu?currency=EUR"
+            try:
+                _wrk(url, key, 2, args.connections)  # warm-up
+                calls_before = _store_calls(base, operator) if name != "off" else 0.0
+                rps, p99, non2xx = _wrk(url, key, args.seconds, args.connections)
+                calls = (_store_calls(base, operator) - calls_before) / args.seconds if name == "limited" else 0.0
+            finally:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(timeout=30)
+            results[name].append((rps, p99, non2xx, calls))
+            console.print(f"round {round_no + 1} {name:<9} {rps:9.0f} req/s  p99 {p99:6.1f} ms  non-2xx {non2xx}")
+    shutil.rmtree(workdir, ignore_errors=True)
+
+    baseline = statistics.median(r[0] for r in results["off"])
+    table = Table(title=f"flight menu, 1 server process, {args.rounds} interleaved rounds of {args.seconds} s")
+    for column in ("variant", "median req/s", "vs off", "median p99 ms", "non-2xx", "Redis calls/s"):
+        table.add_column(column, justify="right")
+    for name, runs in results.items():
+        rps = statistics.median(r[0] for r in runs)
+        table.add_row(
+            name,
+            f"{rps:.0f}",
+            f"{rps / baseline:.3f}",
+            f"{statistics.median(r[1] for r in runs):.1f}",
+            str(sum(r[2] for r in runs)),
+            f"{statistics.median(r[3] for r in runs):.1f}" if name == "limited" else "-",
+        )
+    console.print(table)
+
+
+if __name__ == "__main__":
+    main()
