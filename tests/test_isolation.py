@@ -33,6 +33,15 @@ PRODUCT_REPLACEMENT = {
     "active": False,
 }
 
+OFFLINE_SALE = {
+    "client_id": "iso-sale-1",
+    "seat": None,
+    "sold_at": "2026-11-26T09:15:00+02:00",
+    "currency": "EUR",
+    "items": [{"sku": "{sku}", "quantity": 50}],  # would oversell A's stock
+    "payment": {"method": "cash"},
+}
+
 # (method, path template, body). `{sku}`, `{flight_id}`, `{order_id}` are filled in with A's ids,
 # in the path and in any string of the body. Every row is expected to answer B with 404 not_found.
 ATTEMPTS: list[tuple[str, str, Any]] = [
@@ -50,6 +59,7 @@ ATTEMPTS: list[tuple[str, str, Any]] = [
     ("POST", "/v1/orders/{order_id}/cancel", None),
     ("POST", "/v1/orders", order_body("{flight_id}", {"{sku}": 1}, currency="EUR")),
     ("POST", "/v1/orders", order_body("{flight_id}", {B_SKU: 1}, currency="EUR")),
+    ("POST", "/v1/sync/sales", {"flight_id": "{flight_id}", "sales": [OFFLINE_SALE]}),
 ]
 
 # What A reads of its own data; compared byte for byte before and after B's attempts.

@@ -4,7 +4,7 @@ from skycart.airlines.models import Airline, ApiKey
 from skycart.catalog.models import Product
 from skycart.flights.models import Flight, LoadedStock
 from skycart.metering.models import AirlinePlan, MeteringFlush, Plan, UsageHour, UsageMinute
-from skycart.orders.models import IdempotencyRecord, Order, OrderLine
+from skycart.orders.models import IdempotencyRecord, OfflineSale, Order, OrderLine
 
 __all__ = [
     "Airline",
@@ -14,6 +14,7 @@ __all__ = [
     "IdempotencyRecord",
     "LoadedStock",
     "MeteringFlush",
+    "OfflineSale",
     "Order",
     "OrderLine",
     "Plan",

@@ -212,7 +212,10 @@ def test_flight_report_shows_loaded_sold_remaining_and_revenue(make_airline) -> 
     cancelled = airline.order(flight["id"], {"A": 3}, currency="EUR").json()
     airline.client.post(f"/v1/orders/{cancelled['id']}/cancel")
     report = airline.client.get(f"/v1/flights/{flight['id']}/report").json()
-    assert report["items"] == [{"sku": "A", "name": "Product A", "loaded": 10, "sold": 3, "remaining": 7}]
+    assert report["items"] == [
+        {"sku": "A", "name": "Product A", "loaded": 10, "sold": 3, "remaining": 7, "discrepancy": 0}
+    ]
+    assert report["discrepancies"] == []
     assert report["revenue"] == {"EUR": "5.00", "JPY": "400"}
     assert report["orders"] == 2
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
+from sqlalchemy import or_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skycart.catalog.models import Product
@@ -61,6 +62,21 @@ async def take_stock(session: AsyncSession, tenant: Tenant, flight_id: str, prod
     return result.rowcount == 1
 
 
+async def take_stock_regardless(
+    session: AsyncSession, tenant: Tenant, flight_id: str, product_id: str, quantity: int
+) -> bool:
+    """Count `quantity` units sold even past what was loaded (sales already made offline).
+
+    False when the product has no stock row on the flight.
+    """
+    result = await session.execute(
+        scoped_update(tenant, LoadedStock)
+        .where(LoadedStock.flight_id == flight_id, LoadedStock.product_id == product_id)
+        .values(quantity_sold=LoadedStock.quantity_sold + quantity)
+    )
+    return result.rowcount == 1
+
+
 async def return_stock(session: AsyncSession, tenant: Tenant, flight_id: str, product_id: str, quantity: int) -> None:
     await session.execute(
         scoped_update(tenant, LoadedStock)
@@ -74,10 +90,13 @@ async def return_stock(session: AsyncSession, tenant: Tenant, flight_id: str, pr
 
 
 async def set_loaded(session: AsyncSession, tenant: Tenant, stock_id: str, quantity: int) -> bool:
-    """Change the loaded quantity unless more than that is already sold."""
+    """Change the loaded quantity unless more than that is already sold; keeping it as it is always works."""
     result = await session.execute(
         scoped_update(tenant, LoadedStock)
-        .where(LoadedStock.id == stock_id, LoadedStock.quantity_sold <= quantity)
+        .where(
+            LoadedStock.id == stock_id,
+            or_(LoadedStock.quantity_sold <= quantity, LoadedStock.quantity_loaded == quantity),
+        )
         .values(quantity_loaded=quantity)
     )
     return result.rowcount == 1

@@ -86,10 +86,12 @@ class Menu(BaseModel):
 
 class ReportLine(StockOut):
     name: str
+    discrepancy: int = Field(ge=0, description="Units sold beyond what was loaded (offline sales); else 0")
 
 
 class FlightReport(BaseModel):
     flight_id: str
     items: list[ReportLine]
+    discrepancies: list[str] = Field(description="SKUs sold beyond what was loaded")
     orders: int
     revenue: dict[str, str] = Field(description="Paid and delivered orders' totals per currency")

@@ -8,8 +8,8 @@ from skycart.airlines.auth import AirlineTenant
 from skycart.errors import PROBLEM_JSON, IdempotencyKeyRequired, problem_responses
 from skycart.flights.endpoints import FlightId
 from skycart.flights.schemas import FlightReport
-from skycart.orders import checkout, reports, service
-from skycart.orders.schemas import SEAT_PATTERN, OrderCreate, OrderOut
+from skycart.orders import checkout, offline, reports, service
+from skycart.orders.schemas import SEAT_PATTERN, OrderCreate, OrderOut, SalesBatch, SyncResult
 from skycart.platform.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from skycart.platform.runtime import get_runtime
 from skycart.platform.sessions import ReadSession, WriteSession
@@ -75,3 +75,13 @@ async def cancel_order(order_id: OrderId, request: Request, tenant: AirlineTenan
 @router.get("/flights/{flight_id}/report", tags=["flights"], responses=problem_responses(404))
 async def flight_report(flight_id: FlightId, tenant: AirlineTenant, session: ReadSession) -> FlightReport:
     return await reports.flight_report(session, tenant=tenant, flight_id=flight_id)
+
+
+@router.post(
+    "/sync/sales",
+    tags=["sync"],
+    responses=problem_responses(404, 409),
+    summary="Upload sales crew made offline; each client_id is applied once, a bad sale is rejected alone",
+)
+async def sync_sales(body: SalesBatch, tenant: AirlineTenant, session: WriteSession) -> SyncResult:
+    return await offline.sync_sales(session, tenant=tenant, data=body)

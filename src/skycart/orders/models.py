@@ -25,7 +25,8 @@ class Order(IdMixin, TenantScoped, TimestampMixin, Base):
     )
 
     flight_id: Mapped[str] = mapped_column(String(26), ForeignKey("flights.id"))
-    seat: Mapped[str] = mapped_column(String(4))
+    # None for a sale from the trolley that no seat asked for (offline sync).
+    seat: Mapped[str | None] = mapped_column(String(4))
     currency: Mapped[str] = mapped_column(String(3))
     total_minor: Mapped[int] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(16))
@@ -65,3 +66,15 @@ class IdempotencyRecord(IdMixin, TenantScoped, Base):
     response_body: Mapped[str | None] = mapped_column(Text)
     locked_at: Mapped[datetime]
     created_at: Mapped[datetime]
+
+
+class OfflineSale(IdMixin, TenantScoped, Base):
+    """A sale a crew device made offline, by the device's own id: the key that applies it once."""
+
+    __tablename__ = "offline_sales"
+    __table_args__ = (UniqueConstraint("airline_id", "client_id", name="uq_offline_sales_airline_client"),)
+
+    client_id: Mapped[str] = mapped_column(exact_string(64))
+    order_id: Mapped[str] = mapped_column(String(26), ForeignKey("orders.id", ondelete="CASCADE"))
+    flight_id: Mapped[str] = mapped_column(String(26), ForeignKey("flights.id"))
+    received_at: Mapped[datetime]

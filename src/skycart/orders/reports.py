@@ -1,4 +1,4 @@
-"""The flight report: loaded, sold and remaining per SKU, and revenue per currency."""
+"""The flight report: loaded, sold, remaining and oversold per SKU, and revenue per currency."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ async def flight_report(session: AsyncSession, *, tenant: Tenant, flight_id: str
             loaded=stock.quantity_loaded,
             sold=stock.quantity_sold,
             remaining=max(stock.quantity_loaded - stock.quantity_sold, 0),
+            discrepancy=max(stock.quantity_sold - stock.quantity_loaded, 0),
         )
         for stock, product in await flights.stock_with_products(session, tenant, flight_id)
     ]
@@ -32,6 +33,7 @@ async def flight_report(session: AsyncSession, *, tenant: Tenant, flight_id: str
     return FlightReport(
         flight_id=flight_id,
         items=lines,
+        discrepancies=[line.sku for line in lines if line.discrepancy],
         orders=orders,
         revenue={cur: to_decimal_string(minor, cur) for cur, minor in sorted(revenue.items())},
     )

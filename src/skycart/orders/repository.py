@@ -1,4 +1,4 @@
-"""All SQL for orders, their lines and idempotency records."""
+"""All SQL for orders, their lines, idempotency records and offline sales."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from skycart.orders.models import REVENUE_STATUSES, IdempotencyRecord, Order, OrderLine
+from skycart.orders.models import REVENUE_STATUSES, IdempotencyRecord, OfflineSale, Order, OrderLine
 from skycart.platform.tenancy import Tenant, scoped_columns, scoped_delete, scoped_select, scoped_update
 
 
@@ -111,3 +111,13 @@ async def release_idempotency(session: AsyncSession, tenant: Tenant, key: str) -
             IdempotencyRecord.key == key, IdempotencyRecord.state == "in_progress"
         )
     )
+
+
+async def offline_sales(session: AsyncSession, tenant: Tenant, client_ids: Sequence[str]) -> dict[str, OfflineSale]:
+    """The already-applied sales among `client_ids`, by client id."""
+    wanted = list(set(client_ids))
+    found: dict[str, OfflineSale] = {}
+    for start in range(0, len(wanted), 500):
+        stmt = scoped_select(tenant, OfflineSale).where(OfflineSale.client_id.in_(wanted[start : start + 500]))
+        found.update({sale.client_id: sale for sale in (await session.execute(stmt)).scalars()})
+    return found

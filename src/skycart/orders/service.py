@@ -228,7 +228,8 @@ async def cancel_order(session: AsyncSession, *, tenant: Tenant, order_id: str, 
     for line in (await repository.lines_of(session, tenant, [order_id]))[order_id]:
         if line.product_id:
             await flights.return_stock(session, tenant, order.flight_id, line.product_id, line.quantity)
-    await payments.refund(
-        payment_reference=order.payment_reference, amount_minor=order.total_minor, currency=order.currency
-    )
+    if order.payment_provider == payments.name:  # cash and offline card sales are refunded on board
+        await payments.refund(
+            payment_reference=order.payment_reference, amount_minor=order.total_minor, currency=order.currency
+        )
     return await get_order(session, tenant=tenant, order_id=order_id)
