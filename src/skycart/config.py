@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # A revoked key stops working everywhere within this many seconds (DESIGN.md promises 5).
     key_cache_seconds: float = Field(default=2.0, ge=0, le=5)
+    # A menu (stock figures included) is at most this stale in any process; 0 turns the cache off.
+    menu_cache_seconds: float = Field(default=1.0, ge=0, le=1)
     payment_provider: str = "sandbox"
     max_import_rows: int = Field(default=10_000, ge=1)
     max_request_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import time
+
 from tests.conftest import AirlineHandle, assert_problem, flight_body
 
 
@@ -109,6 +111,8 @@ def test_menu_shows_only_active_priced_and_allowed_items_with_live_availability(
     abroad = airline.client.get(f"/v1/flights/{international['id']}/menu").json()
     assert sorted(i["sku"] for i in abroad["items"]) == ["DUTY", "ON"]
     airline.order(international["id"], {"ON": 3})
+    assert airline.order(international["id"], {"ON": 1}).status_code == 409, "orders are exact at once"
+    time.sleep(1.05)  # menus (their stock figures included) are at most one second stale
     sold_out = airline.client.get(f"/v1/flights/{international['id']}/menu").json()
     assert {i["sku"]: i["available"] for i in sold_out["items"]} == {"DUTY": 3, "ON": 0}
 

@@ -3,13 +3,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, status
+import orjson
+from fastapi import APIRouter, Path, Query, Request, Response, status
 
 from skycart.airlines.auth import AirlineTenant
 from skycart.errors import problem_responses
 from skycart.flights import repository, service
 from skycart.flights.schemas import FlightCreate, FlightOut, InventoryOut, InventoryPut, Menu
+from skycart.platform.db import transaction
 from skycart.platform.pagination import Cursor, Limit, Page, decode_cursor, page_of
+from skycart.platform.runtime import get_runtime
 from skycart.platform.sessions import ReadSession, WriteSession
 from skycart.platform.validation import CurrencyCode, LocaleCode
 
@@ -55,12 +58,20 @@ async def get_inventory(flight_id: FlightId, tenant: AirlineTenant, session: Rea
     return await service.inventory(session, tenant=tenant, flight_id=flight_id)
 
 
-@router.get("/{flight_id}/menu", responses=problem_responses(404))
+@router.get("/{flight_id}/menu", response_model=Menu, responses=problem_responses(404))
 async def flight_menu(
     flight_id: FlightId,
     tenant: AirlineTenant,
-    session: ReadSession,
+    request: Request,
     locale: Annotated[LocaleCode | None, Query()] = None,
     currency: Annotated[CurrencyCode | None, Query()] = None,
-) -> Menu:
-    return await service.menu(session, tenant=tenant, flight_id=flight_id, locale=locale, currency=currency)
+) -> Response:
+    """Served from memory when warm: no SQL; stock figures at most `SKYCART_MENU_CACHE_SECONDS` old."""
+    runtime = get_runtime(request)
+    key = (tenant.id, flight_id, locale, currency)
+    body = runtime.hot_cache.get(key)
+    if body is None:
+        async with transaction(runtime.sessions, write=False) as session:
+            menu = await service.menu(session, tenant=tenant, flight_id=flight_id, locale=locale, currency=currency)
+        body = runtime.hot_cache[key] = orjson.dumps(menu.model_dump(mode="json"))
+    return Response(body, media_type="application/json")

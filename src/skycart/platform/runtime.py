@@ -28,9 +28,12 @@ class Runtime:
     # The metering package's parts (aggregator, flusher, limiter, plan book) once the app has started.
     metering: Any = None
     key_cache: TTLCache[str, Any] = field(init=False)
+    # Pre-serialized answers of hot reads (the flight menu), fresh for `menu_cache_seconds`.
+    hot_cache: TTLCache[tuple, bytes] = field(init=False)
 
     def __post_init__(self) -> None:
         self.key_cache = TTLCache(maxsize=10_000, ttl=self.settings.key_cache_seconds or 0.001)
+        self.hot_cache = TTLCache(maxsize=20_000, ttl=self.settings.menu_cache_seconds or 0.000001)
 
 
 def get_runtime(request: Request) -> Runtime:
