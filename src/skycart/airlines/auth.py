@@ -25,8 +25,12 @@ async def current_principal(request: Request, plain: str | None = Security(api_k
     cache_key = hash_key(plain)
     principal = runtime.key_cache.get(cache_key)
     if principal is None:
-        async with transaction(runtime.sessions, write=False) as session:
-            principal = await service.authenticate(session, plain=plain)
+
+        async def lookup() -> Principal | None:
+            async with transaction(runtime.sessions, write=False) as session:
+                return await service.authenticate(session, plain=plain)
+
+        principal = await runtime.single_flight.do(("key", cache_key), lookup)
         if principal is None:
             raise Unauthenticated("unknown or revoked API key")
         runtime.key_cache[cache_key] = principal

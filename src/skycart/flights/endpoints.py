@@ -71,7 +71,12 @@ async def flight_menu(
     key = (tenant.id, flight_id, locale, currency)
     body = runtime.hot_cache.get(key)
     if body is None:
-        async with transaction(runtime.sessions, write=False) as session:
-            menu = await service.menu(session, tenant=tenant, flight_id=flight_id, locale=locale, currency=currency)
-        body = runtime.hot_cache[key] = orjson.dumps(menu.model_dump(mode="json"))
+
+        async def render() -> bytes:
+            async with transaction(runtime.sessions, write=False) as session:
+                menu = await service.menu(session, tenant=tenant, flight_id=flight_id, locale=locale, currency=currency)
+            runtime.hot_cache[key] = rendered = orjson.dumps(menu.model_dump(mode="json"))
+            return rendered
+
+        body = await runtime.single_flight.do(key, render)
     return Response(body, media_type="application/json")

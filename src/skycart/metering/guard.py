@@ -13,6 +13,7 @@ from skycart.metering.limits import Limiter
 from skycart.metering.plans import PlanTerms, current_plan, terms
 from skycart.platform.db import transaction
 from skycart.platform.scope import BILLABLE, RATELIMIT
+from skycart.platform.singleflight import SingleFlight
 from skycart.platform.tenancy import Tenant
 
 # (method, route template) -> the plan feature it needs.
@@ -30,19 +31,23 @@ class PlanBook:
         self.default_plan = default_plan
         self.ttl = ttl
         self._cache: dict[str, tuple[PlanTerms, float]] = {}
+        self._loading: SingleFlight[PlanTerms] = SingleFlight()
 
     async def terms_for(self, tenant: Tenant) -> PlanTerms:
         cached = self._cache.get(tenant.code)
         now = time.monotonic()
         if cached is not None and cached[1] > now:
             return cached[0]
+        return await self._loading.do(tenant.code, lambda: self._load(tenant))
+
+    async def _load(self, tenant: Tenant) -> PlanTerms:
         async with transaction(self.sessions, write=False) as session:
             airline = await airlines.get_by_id(session, tenant.id)
             if airline is None:
                 raise NotFound("airline not found")
             plan, _since = await current_plan(session, airline=airline, default_plan=self.default_plan)
         found = terms(plan)
-        self._cache[tenant.code] = (found, now + self.ttl)
+        self._cache[tenant.code] = (found, time.monotonic() + self.ttl)
         return found
 
     def forget(self, code: str) -> None:

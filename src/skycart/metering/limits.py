@@ -19,6 +19,7 @@ from datetime import datetime
 from skycart.metering.leases import LeaseStore, QuotaUnknown
 from skycart.metering.plans import PlanTerms, month_bounds
 from skycart.platform.db import utcnow
+from skycart.platform.singleflight import SingleFlight
 
 log = logging.getLogger("skycart.limits")
 QuotaStart = Callable[[str, datetime, datetime], Awaitable[int]]
@@ -32,6 +33,7 @@ class Lease:
     bucket_left: float = 0.0
     quota_used: int = -1
     expires: float = 0.0
+    granted: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +53,7 @@ class Limiter:
         self.lease_seconds = lease_seconds
         self.lease_ttl = lease_ttl
         self.leases: dict[str, Lease] = {}
+        self._leasing: SingleFlight[Lease] = SingleFlight()
         self.fail_open = 0
         self._last_fail_log = 0.0
         self._period: tuple[float, str, datetime, datetime] = (0.0, "", utcnow(), utcnow())
@@ -63,49 +66,81 @@ class Limiter:
             self._period = (now, label, start, end)
         return label, start, end
 
+    def _take(self, airline: str, plan: PlanTerms, now: float, period: str) -> Decision | None:
+        """Spend one leased token (and quota unit), if this process holds a live one."""
+        lease = self.leases.get(airline)
+        if (
+            lease is None
+            or lease.tokens < 1
+            or lease.expires <= now
+            or lease.period != period
+            or (plan.hard_quota is not None and lease.quota < 1)
+        ):
+            return None
+        lease.tokens -= 1
+        if plan.hard_quota is not None:
+            lease.quota -= 1
+        return Decision(True, _headers(plan, lease))
+
     async def check(self, airline: str, plan: PlanTerms) -> Decision:
         now = time.monotonic()
         period, start, end = self._current_period(now)
+        # Each refresh that grants tokens serves someone, so waiting callers make progress; only a
+        # refresh that grants nothing (bucket or quota empty) refuses.
+        for _attempt in range(64):
+            taken = self._take(airline, plan, now, period)
+            if taken is not None:
+                return taken
+            try:
+                # Concurrent requests of one airline share one lease call instead of each making one.
+                lease = await self._leasing.do(airline, lambda: self._refresh(airline, plan, period, start, end))
+            except Exception as exc:  # Redis down or failing: protection gives way to service
+                return self._fail_open(airline, exc)
+            if lease.granted < 1:
+                return self._refusal(plan, lease, end)
+            now = time.monotonic()
+        return self._refusal(plan, self.leases[airline], end)
+
+    async def _refresh(self, airline: str, plan: PlanTerms, period: str, start: datetime, end: datetime) -> Lease:
         hard = plan.hard_quota
         lease = self.leases.get(airline)
-        if (
-            lease is not None
-            and lease.tokens > 0
-            and lease.expires > now
-            and lease.period == period
-            and (hard is None or lease.quota > 0)
-        ):
-            lease.tokens -= 1
-            if hard is not None:
-                lease.quota -= 1
-            return Decision(True, _headers(plan, lease))
         returned = lease.quota if lease is not None and lease.period == period else 0
         want = max(1, min(plan.burst, int(plan.rate * self.lease_seconds)))
         want_quota = 0
         if hard is not None:
             remaining = hard - lease.quota_used if lease is not None and lease.quota_used >= 0 else 0
             want_quota = want if remaining > 20 * want else 1
-        try:
-            grant = await self._lease(airline, period, start, end, plan, want, want_quota, hard, returned)
-        except Exception as exc:  # Redis down or failing: protection gives way to service
-            self.fail_open += 1
-            if now - self._last_fail_log > 10:
-                self._last_fail_log = now
-                log.error("limiter_fail_open", extra={"airline": airline, "error": repr(exc)[:200]})
-            self.leases.pop(airline, None)
-            return Decision(True, [])
-        lease = Lease(period, grant.tokens, grant.quota, grant.bucket_left, grant.quota_used, now + self.lease_ttl)
-        self.leases[airline] = lease
-        if grant.tokens < 1:
-            if hard is not None and grant.quota_used >= hard:
-                retry = max(1, math.ceil((end - utcnow()).total_seconds()))
-                return Decision(False, _headers(plan, lease), "quota_exceeded", retry)
-            retry = max(1, math.ceil((1 - grant.bucket_left) / plan.rate))
-            return Decision(False, _headers(plan, lease), "rate_limited", retry)
-        lease.tokens -= 1
-        if hard is not None:
-            lease.quota -= 1
-        return Decision(True, _headers(plan, lease))
+        if lease is not None:
+            lease.quota = 0  # handed back through `returned`
+        grant = await self._lease(airline, period, start, end, plan, want, want_quota, hard, returned)
+        fresh = Lease(
+            period,
+            grant.tokens,
+            grant.quota,
+            grant.bucket_left,
+            grant.quota_used,
+            time.monotonic() + self.lease_ttl,
+            granted=grant.tokens,
+        )
+        self.leases[airline] = fresh
+        return fresh
+
+    def _refusal(self, plan: PlanTerms, lease: Lease, end: datetime) -> Decision:
+        hard = plan.hard_quota
+        if hard is not None and lease.quota_used >= hard:
+            retry = max(1, math.ceil((end - utcnow()).total_seconds()))
+            return Decision(False, _headers(plan, lease), "quota_exceeded", retry)
+        retry = max(1, math.ceil((1 - lease.bucket_left) / plan.rate))
+        return Decision(False, _headers(plan, lease), "rate_limited", retry)
+
+    def _fail_open(self, airline: str, exc: Exception) -> Decision:
+        self.fail_open += 1
+        now = time.monotonic()
+        if now - self._last_fail_log > 10:
+            self._last_fail_log = now
+            log.error("limiter_fail_open", extra={"airline": airline, "error": repr(exc)[:200]})
+        self.leases.pop(airline, None)
+        return Decision(True, [])
 
     async def _lease(
         self,

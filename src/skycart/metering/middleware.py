@@ -6,6 +6,7 @@ from the key the auth dependency resolved (`scope["skycart.airline"]`); `anonymo
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 import uuid
@@ -16,6 +17,8 @@ from skycart.platform.scope import AIRLINE, BILLABLE, RATELIMIT, REQUEST_ID
 
 Scope = dict[str, Any]
 UNMATCHED = "unmatched"
+_BODILESS = frozenset(("GET", "HEAD", "DELETE", "OPTIONS"))
+_BODY_HEADERS = frozenset((b"content-length", b"transfer-encoding"))
 
 access_log = logging.getLogger("skycart.access")
 
@@ -25,13 +28,22 @@ class MeteringMiddleware:
         self.app = app
         self.aggregator = aggregator
         self.access_log_enabled = access_log_enabled
+        # Request ids: a random per-process prefix and a counter (cheaper than a UUID per request).
+        self._id_prefix = uuid.uuid4().hex[:12]
+        self._ids = itertools.count(1)
+
+    def _request_id(self, scope: Scope) -> str:
+        for name, value in scope["headers"]:
+            if name == b"x-request-id" and 0 < len(value) <= 64 and value.isascii():
+                return value.decode()
+        return f"{self._id_prefix}{next(self._ids):x}"
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        request_id = _request_id(scope)
+        request_id = self._request_id(scope)
         scope[REQUEST_ID] = request_id
         counts = [0, 0, 500]  # bytes in, bytes out, status
 
@@ -40,6 +52,9 @@ class MeteringMiddleware:
             if message["type"] == "http.request":
                 counts[0] += len(message.get("body", b""))
             return message
+
+        # A request without a body (most GETs) needs no counting wrapper around `receive`.
+        has_body = scope["method"] not in _BODILESS or any(name in _BODY_HEADERS for name, _ in scope["headers"])
 
         async def send_counting(message: Any) -> None:
             if message["type"] == "http.response.start":
@@ -55,7 +70,7 @@ class MeteringMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive_counting, send_counting)
+            await self.app(scope, receive_counting if has_body else receive, send_counting)
         finally:
             route = scope.get("route")
             template = getattr(route, "path", None) or UNMATCHED
@@ -80,8 +95,3 @@ class MeteringMiddleware:
                 )
 
 
-def _request_id(scope: Scope) -> str:
-    for name, value in scope["headers"]:
-        if name == b"x-request-id" and 0 < len(value) <= 64 and value.isascii():
-            return value.decode()
-    return uuid.uuid4().hex

@@ -11,6 +11,7 @@ from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from skycart.config import Settings
+from skycart.platform.singleflight import SingleFlight
 from skycart.platform.tenancy import Tenant
 
 if TYPE_CHECKING:
@@ -30,6 +31,7 @@ class Runtime:
     key_cache: TTLCache[str, Any] = field(init=False)
     # Pre-serialized answers of hot reads (the flight menu), fresh for `menu_cache_seconds`.
     hot_cache: TTLCache[tuple, bytes] = field(init=False)
+    single_flight: SingleFlight[Any] = field(default_factory=SingleFlight)
 
     def __post_init__(self) -> None:
         self.key_cache = TTLCache(maxsize=10_000, ttl=self.settings.key_cache_seconds or 0.001)
