@@ -104,3 +104,76 @@ def test_serve_answers_on_the_given_port(cli_env: dict[str, str]) -> None:
     finally:
         proc.terminate()
         assert proc.wait(timeout=30) == 0, "a graceful stop exits 0"
+
+
+def _airline_with_usage(env: dict[str, str], code: str) -> str:
+    """Migrate, onboard an airline on standard since last month and store traffic; return last month's label."""
+    from datetime import timedelta
+
+    from skycart.airlines.schemas import AirlineCreate
+    from skycart.airlines.service import create_airline
+    from skycart.cli import run_in_transaction
+    from skycart.config import Settings
+    from skycart.metering.plans import assign_plan
+    from skycart.metering.schemas import PlanAssign
+    from tests.metering.usage_data import label, month_starts, record_usage
+
+    _run(env, "db", "upgrade")
+    settings = Settings(database_url=env["SKYCART_DATABASE_URL"])
+    previous, _, _ = month_starts()
+
+    async def _onboard(session) -> None:
+        await create_airline(session, data=AirlineCreate(code=code, name="CLI Air", currencies=["EUR"]))
+        await assign_plan(session, airline_code=code, data=PlanAssign(plan="standard", effective_from=previous))
+
+    run_in_transaction(settings, _onboard)
+    record_usage(settings, code, {previous + timedelta(days=3): 1_000_400})
+    return label(previous)
+
+
+def test_usage_report_prints_the_plans_of_the_month_then_the_totals(cli_env: dict[str, str]) -> None:
+    month = _airline_with_usage(cli_env, "CL1")
+    out = _run(cli_env, "usage", "report", "--airline", "CL1", "--month", month).stdout
+    assert f"Statement CL1 {month} (final)" in out
+    segment = next(line for line in out.splitlines() if "standard" in line)
+    assert [cell.strip() for cell in segment.strip("│ ").split("│")][3:] == [
+        "199.00 EUR",
+        "1000000",
+        "1000400",
+        "400",
+        "0.20 EUR",
+        "-",
+        "200 bps",
+    ]
+    totals = {
+        cells[0].strip(): cells[1].strip()
+        for line in out[out.index("Totals") :].splitlines()
+        if len(cells := line.strip("│ ").split("│")) == 2
+    }
+    assert totals["Requests"] == "1000400" and totals["Overage requests"] == "400"
+    assert totals["Total due"] == "199.20 EUR"
+    assert out.index("standard") < out.index("Totals")
+
+
+def test_usage_report_errors_are_one_line_on_stderr(cli_env: dict[str, str]) -> None:
+    from tests.metering.usage_data import label, month_starts
+
+    month = _airline_with_usage(cli_env, "CL2")
+    _, _, following = month_starts()
+    for args, message in (
+        (("--airline", "ZZ8", "--month", month), "airline ZZ8 not found"),
+        (("--airline", "CL2", "--month", "2026-13"), "is not a month"),
+        (("--airline", "CL2", "--month", label(following)), "has not begun"),
+    ):
+        result = _run(cli_env, "usage", "report", *args, check=False)
+        assert result.returncode == 1 and message in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+def test_plans_list_prints_every_plan(cli_env: dict[str, str]) -> None:
+    _run(cli_env, "db", "upgrade")
+    out = _run(cli_env, "plans", "list").stdout
+    rows = {line.split("│")[1].strip(): line for line in out.splitlines() if line.startswith("│")}
+    assert list(rows) == ["basic", "standard", "premium"]
+    assert "49.00 EUR" in rows["basic"] and "hard stop" in rows["basic"]
+    assert "unlimited" in rows["premium"] and "999.00 EUR" in rows["premium"]

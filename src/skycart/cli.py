@@ -7,10 +7,12 @@ import json
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Annotated, TypeVar
 
 import typer
 from rich.console import Console
+from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skycart.config import Settings, get_settings
@@ -21,8 +23,12 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
+usage_app = typer.Typer(help="Usage and monthly statements.", no_args_is_help=True)
+plans_app = typer.Typer(help="Service packages.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
+app.add_typer(usage_app, name="usage")
+app.add_typer(plans_app, name="plans")
 console = Console(stderr=True)
 T = TypeVar("T")
 
@@ -114,6 +120,112 @@ def keys_create(
         raise typer.Exit(1) from exc
     typer.echo(f"key id: {key_id}")
     typer.echo(plain)
+
+
+def _stdout() -> Console:
+    # Piped output is read by scripts and people alike: do not squeeze tables into 80 columns.
+    return Console(width=None if sys.stdout.isatty() else 200)
+
+
+def _when(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _per_currency(amounts: dict[str, str]) -> str:
+    return ", ".join(f"{amount} {currency}" for currency, amount in amounts.items()) or "-"
+
+
+@usage_app.command("report")
+def usage_report(
+    airline: Annotated[str, typer.Option("--airline", help="Airline code")],
+    month: Annotated[str, typer.Option("--month", help="Month, YYYY-MM (UTC)")],
+) -> None:
+    """Print an airline's statement for a month: each plan in force, then the totals."""
+    from skycart.errors import DomainError
+    from skycart.metering.schemas import Statement
+    from skycart.metering.statements import statement
+
+    settings = get_settings()
+
+    async def _statement(session: AsyncSession) -> Statement:
+        return await statement(
+            session,
+            airline_code=airline,
+            month=month,
+            default_plan=settings.default_plan,
+            minute_retention_days=settings.usage_minute_retention_days,
+        )
+
+    try:
+        found = run_in_transaction(settings, _statement)
+    except DomainError as exc:
+        console.print(exc.detail, style="red", markup=False, highlight=False)
+        raise typer.Exit(1) from exc
+    status = "final" if found.final else f"to date, {_when(found.generated_at)} UTC"
+    segments = Table(title=f"Statement {found.airline} {found.month} ({status})", title_justify="left")
+    for column in ("Plan", "From", "To", "Fee", "Included", "Requests", "Overage", "Overage amount", "GMV", "Share"):
+        segments.add_column(column, justify="left" if column in ("Plan", "From", "To", "GMV") else "right")
+    for seg in found.plans:
+        segments.add_row(
+            seg.plan,
+            _when(seg.from_),
+            _when(seg.to),
+            f"{seg.fee} {seg.currency}",
+            "unlimited" if seg.included_requests is None else str(seg.included_requests),
+            str(seg.requests),
+            str(seg.overage_requests),
+            f"{seg.overage_amount} {seg.currency}",
+            _per_currency(seg.gmv),
+            f"{seg.revenue_share_bps} bps",
+        )
+    totals = Table(title="Totals", title_justify="left", show_header=False)
+    totals.add_column("Item")
+    totals.add_column("Value", justify="right")
+    included = "unlimited" if found.included_requests is None else str(found.included_requests)
+    for item, value in (
+        ("Requests", str(found.requests)),
+        ("Included requests", included),
+        ("Overage requests", str(found.overage_requests)),
+        ("Fee", f"{found.fee} {found.currency}"),
+        ("Overage amount", f"{found.overage_amount} {found.currency}"),
+        ("GMV", _per_currency(found.gmv)),
+        ("Revenue share", _per_currency(found.revenue_share)),
+        ("Total due", _per_currency(found.total_due)),
+    ):
+        totals.add_row(item, value)
+    out = _stdout()
+    out.print(segments)
+    out.print(totals)
+
+
+@plans_app.command("list")
+def plans_list() -> None:
+    """Print the service packages."""
+    from skycart.metering.plans import list_plans, plan_out
+    from skycart.metering.schemas import PlanOut
+
+    async def _plans(session: AsyncSession) -> list[PlanOut]:
+        return [plan_out(plan) for plan in await list_plans(session)]
+
+    found = run_in_transaction(get_settings(), _plans)
+    table = Table(title="Plans", title_justify="left")
+    for column in ("Code", "Name", "Quota/month", "Overage", "Rate/s", "Burst", "Fee", "Per 1000 over", "Share"):
+        table.add_column(column, justify="left" if column in ("Code", "Name") else "right")
+    table.add_column("Features")
+    for plan in found:
+        table.add_row(
+            plan.code,
+            plan.name,
+            "unlimited" if plan.monthly_request_quota is None else str(plan.monthly_request_quota),
+            "billed" if plan.overage else "hard stop",
+            f"{plan.rate_limit_per_second:g}",
+            str(plan.burst),
+            f"{plan.monthly_fee} {plan.currency}",
+            f"{plan.overage_per_1000} {plan.currency}",
+            f"{plan.revenue_share_bps} bps",
+            ", ".join(plan.features) or "-",
+        )
+    _stdout().print(table)
 
 
 @app.command()

@@ -130,7 +130,9 @@ def test_requests_are_served_and_metered_when_redis_stops(mariadb_url: str) -> N
         with httpx.Client(headers={"X-Api-Key": op}) as client:
             metrics = client.get(f"{procs[0].url}/metrics").text + client.get(f"{procs[1].url}/metrics").text
         assert [p.stop() for p in procs] == [0, 0]
-    assert all(r.status_code == 200 for r in before + after), [(r.status_code, r.text[:200]) for r in before + after if r.status_code != 200][:3]
+    assert all(r.status_code == 200 for r in before + after), [
+        (r.status_code, r.text[:200]) for r in before + after if r.status_code != 200
+    ][:3]
     fail_open = [line for line in metrics.splitlines() if line.startswith("skycart_limiter_fail_open_total")]
     assert sum(float(line.split()[-1]) for line in fail_open) >= 1
     assert _stored(mariadb_url, [code])[(code, "/v1/plan", "GET", "2xx")] == 100

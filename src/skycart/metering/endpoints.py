@@ -10,7 +10,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from skycart.airlines.auth import AirlineTenant, OperatorKey
 from skycart.airlines.service import get_airline
 from skycart.errors import problem_responses
-from skycart.metering import plans, repository, usage
+from skycart.metering import plans, report_endpoints, repository, usage
 from skycart.metering.exporters import UsageCollector
 from skycart.metering.schemas import AirlinePlanOut, PlanAssign, PlanIn, PlanOut, PlanStatus, QuotaOut, UsageRow
 from skycart.platform.db import utcnow
@@ -118,4 +118,4 @@ async def metrics(request: Request, _op: OperatorKey) -> Response:
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
-routers = (admin, v1, monitoring)
+routers = (admin, v1, monitoring, *report_endpoints.routers)

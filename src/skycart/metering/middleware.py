@@ -93,5 +93,3 @@ class MeteringMiddleware:
                         "bytes_out": counts[1],
                     },
                 )
-
-

@@ -1,13 +1,16 @@
-"""All SQL for plans and stored usage."""
+"""All SQL for plans, stored usage, and the reads of orders that statements and business usage need."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from skycart.metering.models import AirlinePlan, Plan, UsageMinute
+from skycart.metering.models import AirlinePlan, Plan, UsageHour, UsageMinute
+from skycart.orders.models import REVENUE_STATUSES, Order, OrderLine
+from skycart.platform.tenancy import Tenant, scoped_columns
 
 
 async def plans(session: AsyncSession) -> list[Plan]:
@@ -38,3 +41,45 @@ async def billable_requests(session: AsyncSession, airline: str, start: datetime
         UsageMinute.airline == airline, UsageMinute.window_start >= start, UsageMinute.window_start < end
     )
     return int((await session.execute(stmt)).scalar_one())
+
+
+async def billable_in(
+    session: AsyncSession, model: type[UsageMinute] | type[UsageHour], airline: str, start: datetime, end: datetime
+) -> int:
+    """Billable requests of the usage windows that start in [start, end)."""
+    stmt = select(func.coalesce(func.sum(model.billable), 0)).where(
+        model.airline == airline, model.window_start >= start, model.window_start < end
+    )
+    return int((await session.execute(stmt)).scalar_one())
+
+
+async def gmv_by_currency(session: AsyncSession, tenant: Tenant, start: datetime, end: datetime) -> dict[str, int]:
+    """Totals (minor units) of the airline's revenue orders created in [start, end), per currency."""
+    stmt = (
+        scoped_columns(tenant, Order, Order.currency, func.sum(Order.total_minor))
+        .where(Order.status.in_(REVENUE_STATUSES), Order.created_at >= start, Order.created_at < end)
+        .group_by(Order.currency)
+    )
+    return {currency: int(total) for currency, total in await session.execute(stmt)}
+
+
+async def revenue_orders(
+    session: AsyncSession, tenant: Tenant, start: datetime, end: datetime
+) -> AsyncIterator[tuple[datetime, str, int, int]]:
+    """(created_at, currency, total minor, item quantity) of each revenue order created in [start, end), streamed."""
+    stmt = (
+        scoped_columns(
+            tenant,
+            Order,
+            Order.created_at,
+            Order.currency,
+            Order.total_minor,
+            func.coalesce(func.sum(OrderLine.quantity), 0),
+        )
+        .outerjoin(OrderLine, and_(OrderLine.airline_id == tenant.id, OrderLine.order_id == Order.id))
+        .where(Order.status.in_(REVENUE_STATUSES), Order.created_at >= start, Order.created_at < end)
+        .group_by(Order.id, Order.created_at, Order.currency, Order.total_minor)
+    )
+    result = await session.stream(stmt)
+    async for created_at, currency, total, items in result:
+        yield created_at, currency, int(total), int(items)

@@ -83,3 +83,57 @@ class UsageRow(BaseModel):
     bytes_out: int
     latency_ms_p50: float | None
     latency_ms_p95: float | None
+
+
+class StatementPlan(BaseModel):
+    """One plan in force during part of a statement's month, and what it bills for that part."""
+
+    model_config = ConfigDict(validate_by_name=True, validate_by_alias=True, serialize_by_alias=True)
+
+    plan: str = Field(description="plan code")
+    name: str
+    currency: str = Field(description="the plan's currency: fee and overage are billed in it")
+    from_: datetime = Field(alias="from")
+    to: datetime
+    fee: str = Field(description="the monthly fee prorated to the time this plan was in force")
+    included_requests: int | None = Field(description="the quota prorated the same way; null: unlimited")
+    requests: int = Field(description="billable requests counted while this plan was in force")
+    overage_requests: int
+    overage_amount: str
+    revenue_share_bps: int
+    gmv: dict[str, str] = Field(description="orders created while this plan was in force, per currency")
+    revenue_share: dict[str, str]
+
+
+class Statement(BaseModel):
+    """What an airline owes for a calendar month (UTC)."""
+
+    model_config = ConfigDict(validate_by_name=True, validate_by_alias=True, serialize_by_alias=True)
+
+    airline: str
+    month: str = Field(examples=["2026-11"])
+    currency: str = Field(description="the currency of the plan in force at the end of the month")
+    from_: datetime = Field(alias="from")
+    to: datetime
+    final: bool = Field(description="false for the current month: requests and GMV are counted to date")
+    generated_at: datetime
+    plans: list[StatementPlan]
+    requests: int
+    included_requests: int | None = Field(description="null when any plan of the month is unlimited")
+    overage_requests: int
+    fee: str = Field(description="fees of the plans billed in `currency`")
+    overage_amount: str = Field(description="overage of the plans billed in `currency`")
+    gmv: dict[str, str]
+    revenue_share: dict[str, str]
+    total_due: dict[str, str] = Field(description="fees, overage and revenue share, per currency")
+
+
+class BusinessUsageRow(BaseModel):
+    """Revenue orders (paid, paid offline, delivered) of one airline in one window and currency."""
+
+    airline: str
+    window_start: datetime
+    currency: str
+    orders: int
+    items: int = Field(description="sum of the orders' item quantities")
+    gmv: str

@@ -1,0 +1,102 @@
+"""Statements and business usage: what airlines owe and what they sold."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Query, Request, Response
+
+from skycart.airlines.auth import AirlineTenant, OperatorKey
+from skycart.airlines.service import get_airline
+from skycart.errors import problem_responses
+from skycart.metering import business, statements
+from skycart.metering.schemas import BusinessUsageRow, Statement
+from skycart.platform.db import utcnow
+from skycart.platform.runtime import get_runtime
+from skycart.platform.sessions import ReadSession
+from skycart.platform.tenancy import Tenant
+from skycart.platform.validation import AirlineCode, UTCTimestamp
+
+admin = APIRouter(prefix="/admin", tags=["operator"], responses=problem_responses(401, 403, 422))
+v1 = APIRouter(prefix="/v1", tags=["usage"], responses=problem_responses(401, 403, 422, 429))
+
+Month = Annotated[str, Path(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$", examples=["2026-11"], description="UTC month")]
+From = Annotated[UTCTimestamp | None, Query(alias="from", description="default: `to` minus one day")]
+To = Annotated[UTCTimestamp | None, Query(alias="to", description="default: now")]
+Granularity = Annotated[business.BusinessGranularity, Query()]
+CSV_RESPONSE = {
+    200: {
+        "description": "The statement; `?format=csv` gives one row per line item",
+        "content": {"text/csv": {"schema": {"type": "string"}}},
+    }
+}
+
+
+def _span(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
+    end = end or utcnow()
+    return start or end - timedelta(days=1), end
+
+
+@admin.get(
+    "/statements/{code}/{month}",
+    response_model=Statement,
+    responses={**problem_responses(404), **CSV_RESPONSE},
+    summary="An airline's monthly statement",
+)
+async def statement(
+    code: AirlineCode,
+    month: Month,
+    request: Request,
+    session: ReadSession,
+    _op: OperatorKey,
+    format: Annotated[Literal["json", "csv"], Query()] = "json",
+) -> Statement | Response:
+    settings = get_runtime(request).settings
+    found = await statements.statement(
+        session,
+        airline_code=code,
+        month=month,
+        default_plan=settings.default_plan,
+        minute_retention_days=settings.usage_minute_retention_days,
+    )
+    if format == "json":
+        return found
+    return Response(
+        statements.to_csv(found),
+        media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="statement-{found.airline}-{found.month}.csv"'},
+    )
+
+
+@admin.get("/usage/orders", responses=problem_responses(404), summary="Orders, items and GMV per window")
+async def admin_business_usage(
+    session: ReadSession,
+    _op: OperatorKey,
+    start: From = None,
+    end: To = None,
+    granularity: Granularity = "hour",
+    airline: Annotated[AirlineCode | None, Query(description="default: every airline")] = None,
+) -> list[BusinessUsageRow]:
+    start, end = _span(start, end)
+    if airline is None:
+        tenants = await business.all_airlines(session)
+    else:
+        found = await get_airline(session, code=airline)
+        tenants = [Tenant(found.id, found.code)]
+    return await business.business_usage(session, tenants=tenants, start=start, end=end, granularity=granularity)
+
+
+@v1.get("/usage/orders", summary="Your orders, items and GMV per window")
+async def own_business_usage(
+    tenant: AirlineTenant,
+    session: ReadSession,
+    start: From = None,
+    end: To = None,
+    granularity: Granularity = "hour",
+) -> list[BusinessUsageRow]:
+    start, end = _span(start, end)
+    return await business.business_usage(session, tenants=[tenant], start=start, end=end, granularity=granularity)
+
+
+routers = (admin, v1)
