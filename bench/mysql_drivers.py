@@ -35,7 +35,7 @@ How to read it
     difference than this table does.
 
 Usage
-    cd /work/main && .venv/bin/python bench/mysql_drivers.py [--rounds N] [--seconds S] [--loop auto|asyncio|uvloop]
+    .venv/bin/python bench/mysql_drivers.py [--rounds N] [--seconds S] [--loop auto|asyncio|uvloop]
 """
 
 from __future__ import annotations
