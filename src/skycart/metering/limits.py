@@ -69,17 +69,13 @@ class Limiter:
     def _take(self, airline: str, plan: PlanTerms, now: float, period: str) -> Decision | None:
         """Spend one leased token (and quota unit), if this process holds a live one."""
         lease = self.leases.get(airline)
-        if (
-            lease is None
-            or lease.tokens < 1
-            or lease.expires <= now
-            or lease.period != period
-            or (plan.hard_quota is not None and lease.quota < 1)
-        ):
+        if lease is None or lease.tokens < 1 or lease.expires <= now or lease.period != period:
             return None
-        lease.tokens -= 1
         if plan.hard_quota is not None:
+            if lease.quota < 1:
+                return None
             lease.quota -= 1
+        lease.tokens -= 1
         return Decision(True, _headers(plan, lease))
 
     async def check(self, airline: str, plan: PlanTerms) -> Decision:
@@ -198,10 +194,13 @@ class Limiter:
 
 
 def _headers(plan: PlanTerms, lease: Lease) -> list[tuple[bytes, bytes]]:
-    remaining = max(0, int(lease.bucket_left) + lease.tokens)
-    reset = math.ceil(max(0, plan.burst - remaining) / plan.rate)
+    remaining = int(lease.bucket_left) + lease.tokens
+    if remaining < 0:
+        remaining = 0
+    missing = plan.burst - remaining
+    reset = math.ceil(missing / plan.rate) if missing > 0 else 0
     return [
-        (b"ratelimit-limit", str(plan.burst).encode()),
-        (b"ratelimit-remaining", str(remaining).encode()),
-        (b"ratelimit-reset", str(reset).encode()),
+        (b"ratelimit-limit", plan.burst_header),
+        (b"ratelimit-remaining", b"%d" % remaining),
+        (b"ratelimit-reset", b"%d" % reset),
     ]

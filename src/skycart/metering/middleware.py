@@ -32,18 +32,23 @@ class MeteringMiddleware:
         self._id_prefix = uuid.uuid4().hex[:12]
         self._ids = itertools.count(1)
 
-    def _request_id(self, scope: Scope) -> str:
+    def _scan(self, scope: Scope) -> tuple[str, bool]:
+        """The request id (the caller's, or a new one) and whether a body may follow, in one pass."""
+        request_id = None
+        has_body = scope["method"] not in _BODILESS
         for name, value in scope["headers"]:
-            if name == b"x-request-id" and 0 < len(value) <= 64 and value.isascii():
-                return value.decode()
-        return f"{self._id_prefix}{next(self._ids):x}"
+            if name in _BODY_HEADERS:
+                has_body = True
+            elif name == b"x-request-id" and 0 < len(value) <= 64 and value.isascii():
+                request_id = value.decode()
+        return request_id or f"{self._id_prefix}{next(self._ids):x}", has_body
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        request_id = self._request_id(scope)
+        request_id, has_body = self._scan(scope)
         scope[REQUEST_ID] = request_id
         counts = [0, 0, 500]  # bytes in, bytes out, status
 
@@ -53,23 +58,22 @@ class MeteringMiddleware:
                 counts[0] += len(message.get("body", b""))
             return message
 
-        # A request without a body (most GETs) needs no counting wrapper around `receive`.
-        has_body = scope["method"] not in _BODILESS or any(name in _BODY_HEADERS for name, _ in scope["headers"])
-
         async def send_counting(message: Any) -> None:
             if message["type"] == "http.response.start":
                 counts[2] = message["status"]
-                headers = list(message.get("headers", ()))
-                headers.append((b"x-request-id", request_id.encode()))
                 limits = scope.get(RATELIMIT)
-                if limits is not None:
-                    headers.extend(limits)
-                message = {**message, "headers": headers}
+                extra = (
+                    [(b"x-request-id", request_id.encode()), *limits]
+                    if limits
+                    else [(b"x-request-id", request_id.encode())]
+                )
+                message["headers"] = [*message.get("headers", ()), *extra]
             elif message["type"] == "http.response.body":
                 counts[1] += len(message.get("body", b""))
             await send(message)
 
         try:
+            # A request without a body (most GETs) needs no counting wrapper around `receive`.
             await self.app(scope, receive_counting if has_body else receive, send_counting)
         finally:
             route = scope.get("route")

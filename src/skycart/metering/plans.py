@@ -29,10 +29,13 @@ class PlanTerms:
     rate: float
     burst: int
     features: frozenset[str]
+    # Derived once per plan, read on every request.
+    hard_quota: int | None = None
+    burst_header: bytes = b""
 
-    @property
-    def hard_quota(self) -> int | None:
-        return None if self.overage else self.quota
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hard_quota", None if self.overage else self.quota)
+        object.__setattr__(self, "burst_header", b"%d" % self.burst)
 
 
 def terms(plan: Plan) -> PlanTerms:
