@@ -105,6 +105,7 @@ class LiveServer:
     base_url: str
     settings: Settings
     backend: str
+    app: Any = None
 
     def client(self, key: str | None = None) -> httpx.Client:
         headers = {"X-Api-Key": key} if key else {}
@@ -117,7 +118,8 @@ def server(backend: str) -> Iterator[LiveServer]:
     settings = Settings(database_url=backend, log_level="WARNING", metering_flush_seconds=0.3, access_log=False)
     upgrade(settings)
     port = _free_port()
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_config=None, lifespan="on")
+    app = create_app(settings)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
     uv = uvicorn.Server(config)
     thread = threading.Thread(target=uv.run, daemon=True)
     thread.start()
@@ -126,7 +128,7 @@ def server(backend: str) -> Iterator[LiveServer]:
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("test server did not start")
         time.sleep(0.02)
-    yield LiveServer(f"http://127.0.0.1:{port}", settings, "sqlite" if backend.startswith("sqlite") else "mariadb")
+    yield LiveServer(f"http://127.0.0.1:{port}", settings, "sqlite" if backend.startswith("sqlite") else "mariadb", app)
     uv.should_exit = True
     thread.join(timeout=20)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -76,12 +77,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/readyz", tags=["health"], responses=problem_responses(503))
     async def readyz() -> dict[str, str]:
+        """Ready when the database and, if configured, Redis answer (each within 2 s)."""
         runtime: Runtime = app.state.runtime
         try:
-            async with runtime.engine.connect() as conn:
+            async with asyncio.timeout(2), runtime.engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
         except Exception as exc:
             raise ServiceUnavailable("database unreachable") from exc
-        return {"status": "ready", "database": "ok"}
+        redis = runtime.metering.redis if runtime.metering else None
+        if redis is None:
+            return {"status": "ready", "database": "ok"}
+        try:
+            async with asyncio.timeout(2):
+                await redis.ping()
+        except Exception as exc:
+            raise ServiceUnavailable("redis unreachable") from exc
+        return {"status": "ready", "database": "ok", "redis": "ok"}
 
     return app

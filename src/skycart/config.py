@@ -38,7 +38,8 @@ class Settings(BaseSettings):
     usage_minute_retention_days: int = Field(default=14, ge=1)
     usage_hour_retention_days: int = Field(default=400, ge=1)
     default_plan: str = "standard"
-    plan_cache_seconds: float = Field(default=5.0, ge=0, le=60)
+    # Like every cached piece of configuration, a plan change reaches every process within this.
+    plan_cache_seconds: float = Field(default=1.0, ge=0, le=60)
     # How much of an airline's rate a process leases from Redis at once.
     limiter_lease_seconds: float = Field(default=0.05, gt=0, le=1)
     # Kill switches for operations and benchmarks; both on in normal service.

@@ -13,6 +13,7 @@ import uuid
 from typing import Any
 
 from skycart.metering.aggregate import UsageAggregator
+from skycart.platform.logging import request_scope
 from skycart.platform.scope import AIRLINE, BILLABLE, RATELIMIT, REQUEST_ID
 
 Scope = dict[str, Any]
@@ -50,6 +51,7 @@ class MeteringMiddleware:
         started = time.perf_counter()
         request_id, has_body = self._scan(scope)
         scope[REQUEST_ID] = request_id
+        context = request_scope.set(scope)
         counts = [0, 0, 500]  # bytes in, bytes out, status
 
         async def receive_counting() -> Any:
@@ -76,6 +78,7 @@ class MeteringMiddleware:
             # A request without a body (most GETs) needs no counting wrapper around `receive`.
             await self.app(scope, receive_counting if has_body else receive, send_counting)
         finally:
+            request_scope.reset(context)
             route = scope.get("route")
             template = getattr(route, "path", None) or UNMATCHED
             airline = scope.get(AIRLINE, "anonymous")

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import logging
 import sys
+from contextvars import ContextVar
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
+
+from skycart.platform.scope import AIRLINE, REQUEST_ID
+
+# The ASGI scope of the request being served, so every log line can name its airline and request id.
+request_scope: ContextVar[dict[str, Any] | None] = ContextVar("skycart_request_scope", default=None)
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime", "taskName"}
 
@@ -19,6 +26,10 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "event": record.getMessage(),
         }
+        scope = request_scope.get()
+        if scope is not None:
+            entry["airline"] = scope.get(AIRLINE, "anonymous")
+            entry["request_id"] = scope.get(REQUEST_ID)
         entry.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD})
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
