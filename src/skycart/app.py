@@ -23,7 +23,7 @@ from skycart.metering.middleware import MeteringMiddleware
 from skycart.orders.endpoints import router as orders_router
 from skycart.orders.payments import provider_for
 from skycart.platform.db import create_engine, create_sessionmaker
-from skycart.platform.logging import configure_logging
+from skycart.platform.logging import configure_logging, ship_to_cloudwatch, stop_shipping
 from skycart.platform.runtime import Runtime
 
 DESCRIPTION = """Inflight e-commerce for many airlines.
@@ -40,6 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.log_level)
+        shipping = ship_to_cloudwatch(settings)
         engine = create_engine(settings)
         app.state.runtime = Runtime(
             settings=settings,
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await metering_runtime.stop(metering)
             await engine.dispose()
+            await asyncio.to_thread(stop_shipping, shipping)
 
     app = FastAPI(
         title="SkyCart",

@@ -23,6 +23,8 @@ class Settings(BaseSettings):
     aws_region: str = "eu-central-1"
     log_group: str | None = None
     log_level: str = "INFO"
+    # How often batched log lines are sent to CloudWatch Logs (when SKYCART_LOG_GROUP is set).
+    log_send_seconds: float = Field(default=5.0, gt=0, le=60)
     # A revoked key stops working everywhere within this many seconds (DESIGN.md promises 5).
     key_cache_seconds: float = Field(default=2.0, ge=0, le=5)
     # A menu (stock figures included) is at most this stale in any process; 0 turns the cache off.

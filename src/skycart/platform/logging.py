@@ -47,3 +47,38 @@ def configure_logging(level: str) -> None:
         logging.getLogger(name).propagate = True
     # Access lines come from our own middleware later; uvicorn's are prose.
     logging.getLogger("uvicorn.access").disabled = True
+
+
+def ship_to_cloudwatch(settings: Any) -> logging.Handler | None:
+    """Also send every log line to CloudWatch Logs, batched from a background thread (watchtower).
+
+    Called in each worker process after it starts. The log group belongs to the infrastructure
+    (CloudFormation creates it with its retention), so it is never created here.
+    """
+    if not settings.log_group:
+        return None
+    import os
+    import socket
+
+    import boto3
+    import watchtower
+
+    client = boto3.client("logs", region_name=settings.aws_region, endpoint_url=settings.aws_endpoint_url)
+    handler = watchtower.CloudWatchLogHandler(
+        log_group_name=settings.log_group,
+        log_stream_name=f"{socket.gethostname()}/{os.getpid()}",
+        boto3_client=client,
+        create_log_group=False,
+        send_interval=settings.log_send_seconds,
+    )
+    handler.setFormatter(JsonFormatter())
+    logging.getLogger().addHandler(handler)
+    return handler
+
+
+def stop_shipping(handler: logging.Handler | None) -> None:
+    """Send what is still queued, then stop (graceful shutdown)."""
+    if handler is not None:
+        handler.flush()
+        handler.close()
+        logging.getLogger().removeHandler(handler)
