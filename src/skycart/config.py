@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -13,6 +16,11 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SKYCART_", extra="ignore")
 
     database_url: str = "sqlite+aiosqlite:///./skycart.db"
+    # As ECS injects it from Secrets Manager: {"username", "password", "host", "port", "dbname"}.
+    # Defines the database URL unless SKYCART_DATABASE_URL is given too.
+    db_secret: SecretStr | None = None
+    # The secret's ARN: after a password rotation, a refused login re-reads it and reconnects.
+    db_secret_arn: str | None = None
     database_pool_size: int = Field(default=10, ge=1, le=200)
     # SQLite waits this long for a competing writer before it reports "database is locked".
     sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
@@ -65,9 +73,36 @@ class Settings(BaseSettings):
             raise ValueError(f"unsupported database URL scheme {scheme!r}")
         return value
 
+    @model_validator(mode="after")
+    def _url_from_secret(self) -> Settings:
+        if self.db_secret is not None and "database_url" not in self.model_fields_set:
+            self.database_url = mysql_url(parse_db_secret(self.db_secret.get_secret_value()))
+        return self
+
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+class ConfigError(Exception):
+    """A setting that cannot be used; its message never contains the setting's value."""
+
+
+def parse_db_secret(raw: str) -> dict[str, Any]:
+    try:
+        secret = json.loads(raw)
+        return {key: secret[key] for key in ("username", "password", "host")} | {
+            "port": int(secret.get("port", 3306)),
+            "dbname": secret.get("dbname", "skycart"),
+        }
+    except (ValueError, KeyError, TypeError):
+        # Not a ValueError, so pydantic does not wrap it in an error that echoes the input (the secret).
+        raise ConfigError("the database secret is not JSON with username, password and host") from None
+
+
+def mysql_url(secret: dict[str, Any]) -> str:
+    user, password = quote(secret["username"], safe=""), quote(secret["password"], safe="")
+    return f"mysql+asyncmy://{user}:{password}@{secret['host']}:{secret['port']}/{secret['dbname']}"
 
 
 @lru_cache

@@ -6,6 +6,7 @@ rolls back when anything raises. Services never commit.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -20,7 +21,9 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 from ulid import ULID
 
-from skycart.config import Settings
+from skycart.config import Settings, parse_db_secret
+
+log = logging.getLogger("skycart.db")
 
 # Tells the SQLite "begin" hook to take the write lock up front (BEGIN IMMEDIATE), so two
 # writers never deadlock on a lock upgrade and "database is locked" is never surfaced.
@@ -99,7 +102,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
         )
         _configure_sqlite(engine, settings.sqlite_busy_timeout_ms)
         return engine
-    return create_async_engine(
+    engine = create_async_engine(
         settings.database_url,
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_pool_size,
@@ -107,6 +110,34 @@ def create_engine(settings: Settings) -> AsyncEngine:
         pool_recycle=1800,
         isolation_level="READ COMMITTED",
     )
+    if settings.db_secret_arn:
+        _follow_rotation(engine, settings)
+    return engine
+
+
+ACCESS_DENIED = 1045
+
+
+def _follow_rotation(engine: AsyncEngine, settings: Settings) -> None:
+    """When a new connection is refused (the password rotated), read the secret again and retry once."""
+    import boto3
+
+    client = boto3.client("secretsmanager", region_name=settings.aws_region, endpoint_url=settings.aws_endpoint_url)
+    current: dict[str, Any] = {}
+
+    @event.listens_for(engine.sync_engine, "do_connect")
+    def _connect(dialect: Any, _record: Any, cargs: Any, cparams: dict[str, Any]) -> Any:
+        cparams.update(current)
+        try:
+            return dialect.connect(*cargs, **cparams)
+        except dialect.loaded_dbapi.OperationalError as exc:
+            if not exc.args or exc.args[0] != ACCESS_DENIED:
+                raise
+        secret = parse_db_secret(client.get_secret_value(SecretId=settings.db_secret_arn)["SecretString"])
+        current.update(user=secret["username"], password=secret["password"])
+        log.warning("database_credentials_reloaded", extra={"user": secret["username"]})
+        cparams.update(current)
+        return dialect.connect(*cargs, **cparams)
 
 
 def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
