@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
@@ -12,24 +11,18 @@ from skycart.airlines.service import get_airline
 from skycart.errors import problem_responses
 from skycart.metering import plans, report_endpoints, repository, usage
 from skycart.metering.exporters import UsageCollector
+from skycart.metering.params import From, To, span
 from skycart.metering.schemas import AirlinePlanOut, PlanAssign, PlanIn, PlanOut, PlanStatus, QuotaOut, UsageRow
 from skycart.platform.db import utcnow
 from skycart.platform.runtime import get_runtime
 from skycart.platform.sessions import ReadSession, WriteSession
-from skycart.platform.validation import AirlineCode, UTCTimestamp
+from skycart.platform.validation import AirlineCode
 
 admin = APIRouter(prefix="/admin", tags=["operator"], responses=problem_responses(401, 403, 422))
 v1 = APIRouter(prefix="/v1", tags=["usage"], responses=problem_responses(401, 403, 422, 429))
 monitoring = APIRouter(tags=["health"], responses=problem_responses(401, 403))
 
-From = Annotated[UTCTimestamp | None, Query(alias="from", description="default: `to` minus one day")]
-To = Annotated[UTCTimestamp | None, Query(alias="to", description="default: now")]
 GranularityQuery = Annotated[usage.Granularity, Query()]
-
-
-def _span(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
-    end = end or utcnow()
-    return start or end - timedelta(days=1), end
 
 
 @admin.get("/plans")
@@ -68,7 +61,7 @@ async def admin_usage(
     airline: Annotated[AirlineCode | None, Query()] = None,
     group_by: Annotated[usage.GroupBy, Query()] = "route",
 ) -> list[UsageRow]:
-    start, end = _span(start, end)
+    start, end = span(start, end)
     return await usage.usage(session, airline=airline, start=start, end=end, granularity=granularity, group_by=group_by)
 
 
@@ -81,7 +74,7 @@ async def own_usage(
     granularity: GranularityQuery = "hour",
     group_by: Annotated[usage.GroupBy, Query()] = "route",
 ) -> list[UsageRow]:
-    start, end = _span(start, end)
+    start, end = span(start, end)
     return await usage.usage(
         session, airline=tenant.code, start=start, end=end, granularity=granularity, group_by=group_by
     )

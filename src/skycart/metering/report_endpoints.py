@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -11,19 +10,17 @@ from skycart.airlines.auth import AirlineTenant, OperatorKey
 from skycart.airlines.service import get_airline
 from skycart.errors import problem_responses
 from skycart.metering import business, statements
+from skycart.metering.params import From, To, span
 from skycart.metering.schemas import BusinessUsageRow, Statement
-from skycart.platform.db import utcnow
 from skycart.platform.runtime import get_runtime
 from skycart.platform.sessions import ReadSession
 from skycart.platform.tenancy import Tenant
-from skycart.platform.validation import AirlineCode, UTCTimestamp
+from skycart.platform.validation import AirlineCode
 
 admin = APIRouter(prefix="/admin", tags=["operator"], responses=problem_responses(401, 403, 422))
 v1 = APIRouter(prefix="/v1", tags=["usage"], responses=problem_responses(401, 403, 422, 429))
 
 Month = Annotated[str, Path(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$", examples=["2026-11"], description="UTC month")]
-From = Annotated[UTCTimestamp | None, Query(alias="from", description="default: `to` minus one day")]
-To = Annotated[UTCTimestamp | None, Query(alias="to", description="default: now")]
 Granularity = Annotated[business.BusinessGranularity, Query()]
 CSV_RESPONSE = {
     200: {
@@ -31,11 +28,6 @@ CSV_RESPONSE = {
         "content": {"text/csv": {"schema": {"type": "string"}}},
     }
 }
-
-
-def _span(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
-    end = end or utcnow()
-    return start or end - timedelta(days=1), end
 
 
 @admin.get(
@@ -78,7 +70,7 @@ async def admin_business_usage(
     granularity: Granularity = "hour",
     airline: Annotated[AirlineCode | None, Query(description="default: every airline")] = None,
 ) -> list[BusinessUsageRow]:
-    start, end = _span(start, end)
+    start, end = span(start, end)
     if airline is None:
         tenants = await business.all_airlines(session)
     else:
@@ -95,7 +87,7 @@ async def own_business_usage(
     end: To = None,
     granularity: Granularity = "hour",
 ) -> list[BusinessUsageRow]:
-    start, end = _span(start, end)
+    start, end = span(start, end)
     return await business.business_usage(session, tenants=[tenant], start=start, end=end, granularity=granularity)
 
 

@@ -192,20 +192,22 @@ async def list_orders(
     return [order_out(o, lines[o.id]) for o in orders]
 
 
+async def _close(
+    session: AsyncSession, tenant: Tenant, order_id: str, current: str, *, status: str, stamp: str, verb: str
+) -> None:
+    """Move an open order to its final status, unless a concurrent request moved it first."""
+    now = utcnow()
+    values = {"status": status, stamp: now, "updated_at": now}
+    if not await repository.transition(session, tenant, order_id, from_statuses=OPEN_STATUSES, values=values):
+        raise InvalidTransition(f"order {order_id} is {current} and can't be {verb}")
+
+
 async def deliver_order(session: AsyncSession, *, tenant: Tenant, order_id: str) -> OrderOut:
     """Hand an order to the seat. Delivering twice is harmless; a cancelled order can't be delivered."""
     order = await get_order(session, tenant=tenant, order_id=order_id)
     if order.status == DELIVERED:
         return order
-    now = utcnow()
-    if not await repository.transition(
-        session,
-        tenant,
-        order_id,
-        from_statuses=OPEN_STATUSES,
-        values={"status": DELIVERED, "delivered_at": now, "updated_at": now},
-    ):
-        raise InvalidTransition(f"order {order_id} is {order.status} and can't be delivered")
+    await _close(session, tenant, order_id, order.status, status=DELIVERED, stamp="delivered_at", verb="delivered")
     return await get_order(session, tenant=tenant, order_id=order_id)
 
 
@@ -216,15 +218,7 @@ async def cancel_order(session: AsyncSession, *, tenant: Tenant, order_id: str, 
         raise NotFound(f"order {order_id} not found")
     if order.status == CANCELLED:
         return await get_order(session, tenant=tenant, order_id=order_id)
-    now = utcnow()
-    if not await repository.transition(
-        session,
-        tenant,
-        order_id,
-        from_statuses=OPEN_STATUSES,
-        values={"status": CANCELLED, "cancelled_at": now, "updated_at": now},
-    ):
-        raise InvalidTransition(f"order {order_id} is {order.status} and can't be cancelled")
+    await _close(session, tenant, order_id, order.status, status=CANCELLED, stamp="cancelled_at", verb="cancelled")
     for line in (await repository.lines_of(session, tenant, [order_id]))[order_id]:
         if line.product_id:
             await flights.return_stock(session, tenant, order.flight_id, line.product_id, line.quantity)
