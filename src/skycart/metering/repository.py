@@ -37,10 +37,8 @@ async def add(session: AsyncSession, row: Plan | AirlinePlan) -> None:
 
 
 async def billable_requests(session: AsyncSession, airline: str, start: datetime, end: datetime) -> int:
-    stmt = select(func.coalesce(func.sum(UsageMinute.billable), 0)).where(
-        UsageMinute.airline == airline, UsageMinute.window_start >= start, UsageMinute.window_start < end
-    )
-    return int((await session.execute(stmt)).scalar_one())
+    """Billable requests in [start, end) on hour boundaries (a month): hour rows outlive minute rows."""
+    return await billable_in(session, UsageHour, airline, start, end)
 
 
 async def billable_in(
