@@ -16,14 +16,22 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
+from skycart.catalog.models import Product, ProductImage
+from skycart.cli import run_in_transaction
 from tests.conftest import AirlineHandle, LiveServer, assert_problem, order_body, product_body
 
 SKU = "iso-water-01"
 B_SKU = "bravo-snack-1"
 CURRENCIES = ["EUR", "USD"]
 # Resources that exist for nobody, shaped like real ones (same lengths), to compare 404s with.
-MISSING = {"sku": "iso-water-99", "flight_id": "01J00000000000000000000001", "order_id": "01J00000000000000000000002"}
+MISSING = {
+    "sku": "iso-water-99",
+    "flight_id": "01J00000000000000000000001",
+    "order_id": "01J00000000000000000000002",
+    "image_id": "01J00000000000000000000003",
+}
 
 PRODUCT_REPLACEMENT = {
     "name": {"en": "Taken over"},
@@ -48,6 +56,8 @@ ATTEMPTS: list[tuple[str, str, Any]] = [
     ("GET", "/v1/products/{sku}", None),
     ("PUT", "/v1/products/{sku}", PRODUCT_REPLACEMENT),
     ("DELETE", "/v1/products/{sku}", None),
+    ("POST", "/v1/products/{sku}/images", None),
+    ("DELETE", "/v1/products/{sku}/images/{image_id}", None),
     ("GET", "/v1/flights/{flight_id}", None),
     ("GET", "/v1/flights/{flight_id}/inventory", None),
     ("PUT", "/v1/flights/{flight_id}/inventory", {"items": []}),  # would unload everything
@@ -80,15 +90,45 @@ A_VIEWS = [
 class World:
     a: AirlineHandle
     b: AirlineHandle
-    ids: dict[str, str]  # A's sku, flight_id and order_id
+    ids: dict[str, str]  # A's sku, flight_id, order_id and image_id
     b_flight_id: str
 
 
+def add_image_row(server: LiveServer, airline_id: str, sku: str) -> str:
+    """An image of A's product, written straight to the database (the API answers from the row, not the files)."""
+
+    async def _add(session: Any) -> str:
+        product = (
+            await session.execute(select(Product).where(Product.airline_id == airline_id, Product.sku == sku))
+        ).scalar_one()
+        folder = f"airlines/{airline_id}/products/{product.id}/01J00000000000000000000009"
+        image = ProductImage(
+            airline_id=airline_id,
+            product_id=product.id,
+            position=1,
+            content_type="image/png",
+            width=1,
+            height=1,
+            size_bytes=67,
+            storage_keys={
+                "original": f"{folder}/original.png",
+                "640": f"{folder}/640.webp",
+                "160": f"{folder}/160.webp",
+            },
+        )
+        session.add(image)
+        await session.flush()
+        return image.id
+
+    return run_in_transaction(server.settings, _add)
+
+
 @pytest.fixture
-def world(make_airline: Any) -> World:
+def world(server: LiveServer, make_airline: Any) -> World:
     a = make_airline(name="Alpha Isolation Air", currencies=CURRENCIES)
     b = make_airline(name="Bravo Air", currencies=CURRENCIES)
     a.product(SKU)
+    image_id = add_image_row(server, a.data["id"], SKU)
     flight = a.flight(international=True, stock={SKU: 10})
     placed = a.order(flight["id"], {SKU: 2})
     assert placed.status_code == 201, placed.text
@@ -96,7 +136,8 @@ def world(make_airline: Any) -> World:
     assert order["status"] == "paid"
     b.product(B_SKU)
     b_flight = b.flight(international=True, stock={B_SKU: 5})
-    return World(a, b, {"sku": SKU, "flight_id": flight["id"], "order_id": order["id"]}, b_flight["id"])
+    ids = {"sku": SKU, "flight_id": flight["id"], "order_id": order["id"], "image_id": image_id}
+    return World(a, b, ids, b_flight["id"])
 
 
 def fill(template: Any, ids: dict[str, str]) -> Any:

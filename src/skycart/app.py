@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from sqlalchemy import text
+from starlette.staticfiles import StaticFiles
 
 from skycart.airlines.endpoints import admin as airlines_admin
 from skycart.airlines.endpoints import v1 as airlines_v1
@@ -22,6 +23,7 @@ from skycart.metering.endpoints import routers as metering_routers
 from skycart.metering.middleware import MeteringMiddleware
 from skycart.orders.endpoints import router as orders_router
 from skycart.orders.payments import provider_for
+from skycart.platform.assets import LOCAL_PREFIX, assets_for
 from skycart.platform.db import create_engine, create_sessionmaker
 from skycart.platform.logging import configure_logging, ship_to_cloudwatch, stop_shipping
 from skycart.platform.runtime import Runtime
@@ -42,11 +44,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         configure_logging(settings.log_level)
         shipping = ship_to_cloudwatch(settings)
         engine = create_engine(settings)
+        assets = await asyncio.to_thread(assets_for, settings)  # boto3 builds its client slowly, and only once
         app.state.runtime = Runtime(
             settings=settings,
             engine=engine,
             sessions=create_sessionmaker(engine),
             payments=provider_for(settings.payment_provider),
+            assets=assets,
         )
         metering = await metering_runtime.start(app.state.runtime, aggregator)
         # Everything built at start-up lives as long as the process: keep it out of every future GC pass.
@@ -57,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await metering_runtime.stop(metering)
             await engine.dispose()
+            await asyncio.to_thread(assets.close)
             await asyncio.to_thread(stop_shipping, shipping)
 
     app = FastAPI(
@@ -72,6 +77,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(MeteringMiddleware, aggregator=aggregator, access_log_enabled=settings.access_log)
     for router in (airlines_admin, airlines_v1, catalog_router, flights_router, orders_router, *metering_routers):
         app.include_router(router)
+    if not settings.assets_bucket:
+        # Embedded mode serves its own image files; StaticFiles refuses paths outside the folder.
+        app.mount(LOCAL_PREFIX, StaticFiles(directory=settings.assets_dir.resolve(), check_dir=False), name="assets")
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:

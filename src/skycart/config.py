@@ -25,8 +25,17 @@ class Settings(BaseSettings):
     # SQLite waits this long for a competing writer before it reports "database is locked".
     sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
     redis_url: str | None = None
+    # Product images go to this S3 bucket when set, else to the folder `assets_dir` (served at /assets/).
     assets_bucket: str | None = None
     assets_dir: Path = Path("./assets")
+    # A CDN (or any server) in front of the bucket or folder: image URLs become this + "/" + key, unsigned.
+    assets_base_url: str | None = None
+    # How long a presigned image URL stays valid; one is reused for at most half of this.
+    presign_seconds: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
+    max_image_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    # Larger images are refused before decoding (decompression bombs); at most Pillow's own threshold.
+    max_image_pixels: int = Field(default=50_000_000, ge=1, le=89_478_485)
+    max_images_per_product: int = Field(default=10, ge=1, le=100)
     aws_endpoint_url: str | None = None
     aws_region: str = "eu-central-1"
     log_group: str | None = None

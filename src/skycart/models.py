@@ -1,7 +1,7 @@
 """Every table, imported in one place so Alembic and tests see the whole schema."""
 
 from skycart.airlines.models import Airline, ApiKey
-from skycart.catalog.models import Product
+from skycart.catalog.models import Product, ProductImage
 from skycart.flights.models import Flight, LoadedStock
 from skycart.metering.models import AirlinePlan, MeteringFlush, Plan, UsageHour, UsageMinute
 from skycart.orders.models import IdempotencyRecord, OfflineSale, Order, OrderLine
@@ -19,6 +19,7 @@ __all__ = [
     "OrderLine",
     "Plan",
     "Product",
+    "ProductImage",
     "UsageHour",
     "UsageMinute",
 ]

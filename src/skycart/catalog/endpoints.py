@@ -2,19 +2,31 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Request, Response, status
 
 from skycart.airlines.auth import AirlineTenant
-from skycart.catalog import importing, repository, service
-from skycart.catalog.schemas import ImportResult, ProductCreate, ProductOut, ProductReplace
+from skycart.catalog import images, importing, repository, service
+from skycart.catalog.models import Product
+from skycart.catalog.schemas import ImportResult, ProductCreate, ProductImages, ProductOut, ProductReplace
 from skycart.errors import PayloadTooLarge, ValidationFailed, problem_responses
+from skycart.platform.assets import AssetStore
+from skycart.platform.db import transaction
 from skycart.platform.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from skycart.platform.runtime import get_runtime
 from skycart.platform.sessions import ReadSession, WriteSession
+from skycart.platform.uploads import read_file_field
 from skycart.platform.validation import SKU_PATTERN
 
 router = APIRouter(prefix="/v1", tags=["catalog"], responses=problem_responses(401, 403, 422))
 SkuPath = Annotated[str, Path(min_length=1, max_length=64, pattern=SKU_PATTERN)]
+ImageId = Annotated[str, Path(min_length=26, max_length=26, pattern=r"^[0-9A-HJKMNP-TV-Z]{26}$")]
+
+
+def _assets(request: Request) -> AssetStore:
+    return get_runtime(request).assets
+
+
+Assets = Annotated[AssetStore, Depends(_assets)]
 
 
 @router.post("/products", status_code=status.HTTP_201_CREATED, responses=problem_responses(409))
@@ -26,6 +38,7 @@ async def create_product(body: ProductCreate, tenant: AirlineTenant, session: Wr
 async def list_products(
     tenant: AirlineTenant,
     session: ReadSession,
+    assets: Assets,
     limit: Limit = 100,
     cursor: Cursor = None,
     category: Annotated[str | None, Query(max_length=100)] = None,
@@ -34,27 +47,106 @@ async def list_products(
     rows = await repository.page(
         session, tenant, after=decode_cursor(cursor), limit=limit + 1, category=category, active=active
     )
-    items = [service.product_out(p) for p in rows]
+    items = await images.product_views(session, assets, tenant=tenant, products=rows)
     return page_of(items, limit=limit, key=rows[limit - 1].sku if len(rows) > limit else None)
 
 
 @router.get("/products/{sku}", responses=problem_responses(404))
-async def get_product(sku: SkuPath, tenant: AirlineTenant, session: ReadSession) -> ProductOut:
-    return service.product_out(await service.get_product(session, tenant=tenant, sku=sku))
+async def get_product(sku: SkuPath, tenant: AirlineTenant, session: ReadSession, assets: Assets) -> ProductOut:
+    product = await service.get_product(session, tenant=tenant, sku=sku)
+    return (await images.product_views(session, assets, tenant=tenant, products=[product]))[0]
 
 
 @router.put("/products/{sku}", responses=problem_responses(404))
 async def replace_product(
-    sku: SkuPath, body: ProductReplace, tenant: AirlineTenant, session: WriteSession
+    sku: SkuPath, body: ProductReplace, tenant: AirlineTenant, session: WriteSession, assets: Assets
 ) -> ProductOut:
     if body.sku is not None and body.sku != sku:
         raise ValidationFailed(f"body sku {body.sku!r} differs from the path's {sku!r}")
-    return service.product_out(await service.replace_product(session, tenant=tenant, sku=sku, data=body))
+    product = await service.replace_product(session, tenant=tenant, sku=sku, data=body)
+    return (await images.product_views(session, assets, tenant=tenant, products=[product]))[0]
 
 
 @router.delete("/products/{sku}", status_code=status.HTTP_204_NO_CONTENT, responses=problem_responses(404, 409))
-async def delete_product(sku: SkuPath, tenant: AirlineTenant, session: WriteSession) -> Response:
-    await service.delete_product(session, tenant=tenant, sku=sku)
+async def delete_product(
+    sku: SkuPath, tenant: AirlineTenant, session: WriteSession, assets: Assets, after_commit: BackgroundTasks
+) -> Response:
+    image_files = await service.delete_product(session, tenant=tenant, sku=sku)
+    # Background tasks run after the response, so after the session has committed the deletion.
+    after_commit.add_task(images.discard_files, assets, image_files)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+_IMAGE_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "contentMediaType": "application/octet-stream",
+                            "description": "A JPEG, PNG or WebP image (the content decides, not the name)",
+                        }
+                    },
+                },
+                "encoding": {"file": {"contentType": "image/jpeg, image/png, image/webp"}},
+            }
+        },
+    }
+}
+
+
+async def _product_for_image(sku: SkuPath, tenant: AirlineTenant, request: Request) -> Product:
+    """The product to add to: 404 (or 409 when full) before a byte of the upload is read."""
+    runtime = get_runtime(request)
+    async with transaction(runtime.sessions, write=False) as session:
+        return await images.product_with_room(
+            session, tenant=tenant, sku=sku, max_images=runtime.settings.max_images_per_product
+        )
+
+
+async def _image_file(request: Request, _product: Annotated[Product, Depends(_product_for_image)]) -> bytes:
+    return await read_file_field(request, field="file", max_bytes=get_runtime(request).settings.max_image_bytes)
+
+
+@router.post(
+    "/products/{sku}/images",
+    status_code=status.HTTP_201_CREATED,
+    openapi_extra=_IMAGE_BODY,
+    responses=problem_responses(404, 409, 413, 415),
+    summary="Add an image (JPEG, PNG or WebP) to a product; 160 and 640 px WebP thumbnails are made",
+)
+async def add_product_image(
+    sku: SkuPath,
+    tenant: AirlineTenant,
+    product: Annotated[Product, Depends(_product_for_image)],
+    data: Annotated[bytes, Depends(_image_file)],
+    request: Request,
+) -> ProductImages:
+    runtime = get_runtime(request)
+    rules = images.ImageRules.from_settings(runtime.settings)
+    return await images.add_image(
+        runtime.sessions,
+        runtime.assets,
+        tenant=tenant,
+        product=product,
+        data=data,
+        rules=rules,
+        workers=runtime.image_workers,
+    )
+
+
+@router.delete(
+    "/products/{sku}/images/{image_id}", status_code=status.HTTP_204_NO_CONTENT, responses=problem_responses(404)
+)
+async def delete_product_image(sku: SkuPath, image_id: ImageId, tenant: AirlineTenant, request: Request) -> Response:
+    runtime = get_runtime(request)
+    await images.delete_image(runtime.sessions, runtime.assets, tenant=tenant, sku=sku, image_id=image_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -63,6 +63,25 @@ class ProductReplace(ProductFields):
     sku: Sku | None = None
 
 
+class ImageOut(BaseModel):
+    id: str
+    url: str = Field(description="The original as uploaded; a presigned or CDN URL, or a path on this API")
+    thumbnails: dict[str, str] = Field(
+        description="Longest side in pixels -> URL of a WebP thumbnail (never larger than the original)",
+        examples=[{"160": "https://cdn.example/airlines/.../160.webp", "640": "https://cdn.example/.../640.webp"}],
+    )
+    width: int = Field(description="Pixels, as displayed (EXIF orientation applied)")
+    height: int
+    content_type: str = Field(examples=["image/jpeg", "image/png", "image/webp"])
+    bytes: int = Field(description="Size of the original")
+
+
+class ProductImages(BaseModel):
+    sku: str
+    image_id: str = Field(description="The image this request added")
+    images: list[ImageOut] = Field(description="All of the product's images, in display order")
+
+
 class ProductOut(BaseModel):
     sku: str
     name: dict[str, str]
@@ -73,6 +92,7 @@ class ProductOut(BaseModel):
     restrictions: list[str]
     attributes: dict[str, Any]
     active: bool
+    images: list[ImageOut] = Field(description="In display order")
     created_at: datetime
     updated_at: datetime
 

@@ -9,7 +9,7 @@ from skycart.airlines import repository as airlines
 from skycart.airlines.models import Airline
 from skycart.catalog import repository
 from skycart.catalog.models import Product
-from skycart.catalog.schemas import ImportResult, ImportRowError, ProductCreate, ProductFields, ProductOut
+from skycart.catalog.schemas import ImageOut, ImportResult, ImportRowError, ProductCreate, ProductFields, ProductOut
 from skycart.errors import AlreadyExists, Conflict, NotFound, ProductInUse, ValidationFailed
 from skycart.money import to_decimal_string, to_minor
 from skycart.platform.db import is_retryable, utcnow
@@ -26,7 +26,7 @@ def localize(texts: dict[str, str], locale: str | None, default_locale: str) -> 
     return next(iter(texts.values()))
 
 
-def product_out(product: Product) -> ProductOut:
+def product_out(product: Product, images: list[ImageOut] | None = None) -> ProductOut:
     return ProductOut(
         sku=product.sku,
         name=product.name,
@@ -37,6 +37,7 @@ def product_out(product: Product) -> ProductOut:
         restrictions=product.restrictions,
         attributes=product.attributes,
         active=product.active,
+        images=images or [],
         created_at=product.created_at,
         updated_at=product.updated_at,
     )
@@ -115,14 +116,19 @@ async def replace_product(session: AsyncSession, *, tenant: Tenant, sku: str, da
     return product
 
 
-async def delete_product(session: AsyncSession, *, tenant: Tenant, sku: str) -> None:
-    """Delete a product that no flight carries; a loaded product stays (withdraw it with active=false)."""
+async def delete_product(session: AsyncSession, *, tenant: Tenant, sku: str) -> list[str]:
+    """Delete a product that no flight carries; a loaded product stays (withdraw it with active=false).
+
+    Returns the asset keys of its images' files, for the caller to remove once the deletion is committed.
+    """
     product = await get_product(session, tenant=tenant, sku=sku)
+    images = (await repository.images_of(session, tenant, [product.id])).get(product.id, [])
     try:
         await repository.delete(session, tenant, product.id)
         await session.flush()
     except IntegrityError as exc:
         raise ProductInUse(f"product {sku} is loaded on flights; set active=false to withdraw it") from exc
+    return [key for image in images for key in image.storage_keys.values()]
 
 
 async def import_products(

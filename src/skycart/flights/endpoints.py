@@ -74,7 +74,9 @@ async def flight_menu(
 
         async def render() -> bytes:
             async with transaction(runtime.sessions, write=False) as session:
-                menu = await service.menu(session, tenant=tenant, flight_id=flight_id, locale=locale, currency=currency)
+                menu = await service.menu(
+                    session, runtime.assets, tenant=tenant, flight_id=flight_id, locale=locale, currency=currency
+                )
             runtime.hot_cache[key] = rendered = orjson.dumps(menu.model_dump(mode="json"))
             return rendered
 

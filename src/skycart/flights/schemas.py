@@ -74,7 +74,7 @@ class MenuItem(BaseModel):
     available: int
     min_age: int | None
     restrictions: list[str]
-    images: list[str]
+    images: list[str] = Field(description="URLs of the product's 640 px WebP thumbnails, in display order")
 
 
 class Menu(BaseModel):

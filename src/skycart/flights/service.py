@@ -6,6 +6,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skycart.airlines import repository as airlines
+from skycart.catalog import images as catalog_images
 from skycart.catalog import repository as catalog
 from skycart.catalog.service import localize
 from skycart.errors import AlreadyExists, NotFound, ValidationFailed
@@ -21,6 +22,7 @@ from skycart.flights.schemas import (
     StockOut,
 )
 from skycart.money import to_decimal_string
+from skycart.platform.assets import AssetStore
 from skycart.platform.tenancy import Tenant
 
 DUTY_FREE = "duty_free"
@@ -110,9 +112,15 @@ async def load_inventory(session: AsyncSession, *, tenant: Tenant, flight_id: st
 
 
 async def menu(
-    session: AsyncSession, *, tenant: Tenant, flight_id: str, locale: str | None, currency: str | None
+    session: AsyncSession,
+    assets: AssetStore,
+    *,
+    tenant: Tenant,
+    flight_id: str,
+    locale: str | None,
+    currency: str | None,
 ) -> Menu:
-    """Active products loaded on the flight, priced in one currency, in one language."""
+    """Active products loaded on the flight, priced in one currency, in one language, with image URLs."""
     flight = await get_flight(session, tenant=tenant, flight_id=flight_id)
     airline = await airlines.get_by_id(session, tenant.id)
     if airline is None:
@@ -121,6 +129,12 @@ async def menu(
     if currency not in airline.currencies:
         raise ValidationFailed(f"currency: {currency} is not one of {airline.currencies}")
     locale = locale or airline.default_locale
+    offered = [
+        (stock, product)
+        for stock, product in await repository.stock_with_products(session, tenant, flight_id)
+        if product.active and currency in product.prices and sellable_on(product.restrictions, flight)
+    ]
+    gallery = await catalog_images.menu_images(session, assets, tenant=tenant, product_ids=[p.id for _, p in offered])
     items = [
         MenuItem(
             sku=product.sku,
@@ -132,9 +146,8 @@ async def menu(
             available=max(stock.quantity_loaded - stock.quantity_sold, 0),
             min_age=product.min_age,
             restrictions=product.restrictions,
-            images=[],
+            images=gallery.get(product.id, []),
         )
-        for stock, product in await repository.stock_with_products(session, tenant, flight_id)
-        if product.active and currency in product.prices and sellable_on(product.restrictions, flight)
+        for stock, product in offered
     ]
     return Menu(flight_id=flight_id, locale=locale, currency=currency, items=items)

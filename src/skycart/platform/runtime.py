@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -11,6 +12,7 @@ from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from skycart.config import Settings
+from skycart.platform.assets import AssetStore
 from skycart.platform.singleflight import SingleFlight
 from skycart.platform.tenancy import Tenant
 
@@ -28,6 +30,10 @@ class Runtime:
     airline_guard: Callable[[Request, Tenant], Awaitable[None]] | None = None
     # The metering package's parts (aggregator, flusher, limiter, plan book) once the app has started.
     metering: Any = None
+    # Where product images are stored (S3 or a folder), made once at start-up.
+    assets: AssetStore | None = None
+    # Image uploads decoded at once in this process (each may take hundreds of MB while decoding).
+    image_workers: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))
     key_cache: TTLCache[str, Any] = field(init=False)
     # Pre-serialized answers of hot reads (the flight menu), fresh for `menu_cache_seconds`.
     hot_cache: TTLCache[tuple, bytes] = field(init=False)
