@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8000
+TOOLS  ?= .venv-tools
 
 .PHONY: run test test-sqlite test-mariadb services lint bench-drivers bench-metering wrk clean
 
@@ -27,7 +28,14 @@ run: $(VENV)/.installed
 services:
 	./scripts/ensure-services.sh
 
-test: $(VENV)/.installed-dev services
+# checkov's pins clash with the project's dependencies, so it lives in its own venv.
+$(TOOLS)/.installed-checkov:
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install -q --upgrade pip
+	$(TOOLS)/bin/pip install -q 'checkov==3.3.30'
+	touch $@
+
+test: $(VENV)/.installed-dev services $(TOOLS)/.installed-checkov
 	$(BIN)/pytest -q
 
 test-sqlite: $(VENV)/.installed-dev

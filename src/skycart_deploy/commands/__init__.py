@@ -1,0 +1,1 @@
+"""Command groups of `skycart-deploy`; each module exposes `app`, a `typer.Typer`."""
