@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 8000
 TOOLS  ?= .venv-tools
 
-.PHONY: run test test-sqlite test-mariadb services lint bench-drivers bench-metering wrk clean
+.PHONY: run test test-sqlite test-mariadb services lint bench-drivers bench-metering bench-menu wrk clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ needed"; exit 1; }
@@ -56,6 +56,9 @@ wrk:
 
 bench-metering: $(VENV)/.installed-dev services wrk
 	$(BIN)/python bench/metering.py
+
+bench-menu: $(VENV)/.installed-dev wrk
+	$(BIN)/python bench/menu.py
 
 clean:
 	rm -rf $(VENV) skycart.db skycart.db-* .pytest_cache

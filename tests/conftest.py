@@ -116,7 +116,10 @@ class LiveServer:
 def server(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """The app served by uvicorn on a free port, over real HTTP."""
     settings = Settings(
-        database_url=backend, log_level="WARNING", metering_flush_seconds=0.3, access_log=False,
+        database_url=backend,
+        log_level="WARNING",
+        metering_flush_seconds=0.3,
+        access_log=False,
         assets_dir=tmp_path_factory.mktemp("assets"),
     )
     upgrade(settings)

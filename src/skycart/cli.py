@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -51,24 +51,17 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port")] = None,
     workers: Annotated[int | None, typer.Option(help="Worker processes")] = None,
 ) -> None:
-    """Serve the HTTP API."""
-    import uvicorn
-
+    """Serve the HTTP API: a gunicorn master supervising uvicorn worker processes (see skycart.asgi)."""
     settings = get_settings()
-    options = dict(
-        host=host or settings.host,
-        port=port or settings.port,
-        proxy_headers=True,
-        log_config=None,
-        timeout_graceful_shutdown=20,
+    host = host or settings.host
+    bind = f"[{host}]:{port or settings.port}" if ":" in host else f"{host}:{port or settings.port}"
+    count = str(workers or settings.workers)
+    # The master becomes a fresh interpreter, same pid: it carries none of the CLI's imports into its workers.
+    entry = "from skycart.asgi import main; main()"
+    os.execv(
+        sys.executable,
+        [sys.executable, "-P", "-c", entry, "--bind", bind, "--workers", count, "--log-level", settings.log_level],
     )
-    count = workers or settings.workers
-    if count > 1:
-        uvicorn.run("skycart.asgi:app", workers=count, **options)
-        return
-    # uvicorn re-raises SIGTERM after its graceful shutdown; a finished graceful stop exits 0.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    uvicorn.Server(uvicorn.Config("skycart.asgi:app", **options)).run()
 
 
 @db_app.command("upgrade")
