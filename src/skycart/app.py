@@ -17,6 +17,7 @@ from skycart.catalog.endpoints import router as catalog_router
 from skycart.config import Settings, get_settings
 from skycart.errors import ServiceUnavailable, install_error_handlers, problem_responses
 from skycart.flights.endpoints import router as flights_router
+from skycart.flights.fastpath import MenuFastPath
 from skycart.metering import runtime as metering_runtime
 from skycart.metering.aggregate import UsageAggregator
 from skycart.metering.endpoints import routers as metering_routers
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             assets=assets,
         )
         metering = await metering_runtime.start(app.state.runtime, aggregator)
+        app.state.runtime.menus.redis = metering.redis  # the menu cache's shared level, when Redis is configured
         # Everything built at start-up lives as long as the process: keep it out of every future GC pass.
         gc.collect()
         gc.freeze()
@@ -69,7 +71,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        # No OpenTelemetry here: metering and EMF are the metrics; this also spares a check per request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
+    # Inside the error handling and the metering: a warm menu is metered and limited like any request.
+    app.add_middleware(MenuFastPath)
     install_error_handlers(app)
     aggregator = UsageAggregator()
     if settings.metering_enabled:

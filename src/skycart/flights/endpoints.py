@@ -68,17 +68,13 @@ async def flight_menu(
 ) -> Response:
     """Served from memory when warm: no SQL; stock figures at most `SKYCART_MENU_CACHE_SECONDS` old."""
     runtime = get_runtime(request)
-    key = (tenant.id, flight_id, locale, currency)
-    body = runtime.hot_cache.get(key)
-    if body is None:
 
-        async def render() -> bytes:
-            async with transaction(runtime.sessions, write=False) as session:
-                menu = await service.menu(
-                    session, runtime.assets, tenant=tenant, flight_id=flight_id, locale=locale, currency=currency
-                )
-            runtime.hot_cache[key] = rendered = orjson.dumps(menu.model_dump(mode="json"))
-            return rendered
+    async def render() -> bytes:
+        async with transaction(runtime.sessions, write=False) as session:
+            menu = await service.menu(
+                session, runtime.assets, tenant=tenant, flight_id=flight_id, locale=locale, currency=currency
+            )
+        return orjson.dumps(menu.model_dump(mode="json"))
 
-        body = await runtime.single_flight.do(key, render)
+    body = await runtime.menus.get_or_render((tenant.id, flight_id, locale, currency), render)
     return Response(body, media_type="application/json")

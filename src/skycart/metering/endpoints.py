@@ -105,9 +105,10 @@ async def own_plan(tenant: AirlineTenant, request: Request, session: ReadSession
     responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "Prometheus text"}},
 )
 async def metrics(request: Request, _op: OperatorKey) -> Response:
-    metering = get_runtime(request).metering
+    runtime = get_runtime(request)
+    metering = runtime.metering
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(UsageCollector(metering.aggregator, metering.flusher, metering.limiter))
+    registry.register(UsageCollector(metering.aggregator, metering.flusher, metering.limiter, runtime.menus))
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 

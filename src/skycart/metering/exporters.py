@@ -30,10 +30,11 @@ _BOUNDS_S = [str(ms / 1000) for ms in LATENCY_BUCKETS_MS] + ["+Inf"]
 class UsageCollector(Collector):
     """Prometheus metrics built at scrape time from the aggregator: nothing extra on the request path."""
 
-    def __init__(self, aggregator: UsageAggregator, flusher: Any, limiter: Any) -> None:
+    def __init__(self, aggregator: UsageAggregator, flusher: Any, limiter: Any, menus: Any = None) -> None:
         self.aggregator = aggregator
         self.flusher = flusher
         self.limiter = limiter
+        self.menus = menus
 
     def collect(self) -> Iterator[Any]:
         labels = ["airline", "route", "method", "status_class"]
@@ -75,6 +76,20 @@ class UsageCollector(Collector):
         yield CounterMetricFamily(
             "skycart_limiter_store_calls", "Lease calls to the limiter store", value=self.limiter.store.calls
         )
+        if self.menus is not None:
+            yield CounterMetricFamily(
+                "skycart_menu_renders", "Flight menus rendered from the database", value=self.menus.renders
+            )
+            yield CounterMetricFamily(
+                "skycart_menu_shared_hits",
+                "Flight menus taken from Redis, rendered by another process",
+                value=self.menus.shared_hits,
+            )
+            yield CounterMetricFamily(
+                "skycart_menu_shared_errors",
+                "Failed Redis reads and writes of flight menus",
+                value=self.menus.shared_errors,
+            )
 
 
 def emf_lines(batch: Batch) -> list[dict[str, Any]]:

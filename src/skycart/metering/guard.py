@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -40,6 +41,11 @@ class PlanBook:
             return cached[0]
         return await self._loading.do(tenant.code, lambda: self._load(tenant))
 
+    def cached(self, tenant: Tenant) -> PlanTerms | None:
+        """The airline's terms if this process holds fresh ones, without waiting for anything."""
+        cached = self._cache.get(tenant.code)
+        return cached[0] if cached is not None and cached[1] > time.monotonic() else None
+
     async def _load(self, tenant: Tenant) -> PlanTerms:
         async with transaction(self.sessions, write=False) as session:
             airline = await airlines.get_by_id(session, tenant.id)
@@ -60,20 +66,26 @@ class AirlineGuard:
         self.limiter = limiter
 
     async def __call__(self, request: Request, tenant: Tenant) -> None:
-        plan = await self.plans.terms_for(tenant)
         route = request.scope.get("route")
-        feature = FEATURE_GATES.get((request.method, getattr(route, "path", "")))
+        plan = await self.plans.terms_for(tenant)
+        await self.admit(request.scope, tenant, plan, method=request.method, template=getattr(route, "path", ""))
+
+    async def admit(
+        self, scope: dict[str, Any], tenant: Tenant, plan: PlanTerms, *, method: str, template: str
+    ) -> None:
+        """Raise the refusal if the package does not let this request through; else mark it billable."""
+        feature = FEATURE_GATES.get((method, template))
         if feature is not None and feature not in plan.features:
             raise FeatureNotInPlan(f"the {plan.code} plan does not include {feature}", feature=feature, plan=plan.code)
         if self.limiter is None:  # limits switched off
-            request.scope[BILLABLE] = True
+            scope[BILLABLE] = True
             return
         decision = await self.limiter.check(tenant.code, plan)
-        request.scope[RATELIMIT] = decision.headers
+        scope[RATELIMIT] = decision.headers
         if not decision.allowed:
             error: type[DomainError] = QuotaExceeded if decision.code == "quota_exceeded" else RateLimited
             raise error(
                 f"{tenant.code}: {error.title.lower()} on the {plan.code} plan; retry after {decision.retry_after} s",
                 headers={"Retry-After": str(decision.retry_after)},
             )
-        request.scope[BILLABLE] = True
+        scope[BILLABLE] = True

@@ -12,6 +12,7 @@ from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from skycart.config import Settings
+from skycart.flights.menu_cache import MenuCache
 from skycart.platform.assets import AssetStore
 from skycart.platform.singleflight import SingleFlight
 from skycart.platform.tenancy import Tenant
@@ -35,13 +36,13 @@ class Runtime:
     # Image uploads decoded at once in this process (each may take hundreds of MB while decoding).
     image_workers: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))
     key_cache: TTLCache[str, Any] = field(init=False)
-    # Pre-serialized answers of hot reads (the flight menu), fresh for `menu_cache_seconds`.
-    hot_cache: TTLCache[tuple, bytes] = field(init=False)
+    # Pre-serialized flight menus, in this process and (with Redis) shared, fresh for `menu_cache_seconds`.
+    menus: MenuCache = field(init=False)
     single_flight: SingleFlight[Any] = field(default_factory=SingleFlight)
 
     def __post_init__(self) -> None:
         self.key_cache = TTLCache(maxsize=10_000, ttl=self.settings.key_cache_seconds or 0.001)
-        self.hot_cache = TTLCache(maxsize=20_000, ttl=self.settings.menu_cache_seconds or 0.000001)
+        self.menus = MenuCache(seconds=self.settings.menu_cache_seconds)
 
 
 def get_runtime(request: Request) -> Runtime:

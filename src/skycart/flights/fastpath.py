@@ -1,0 +1,105 @@
+"""Pure ASGI: a warm flight menu answered from process memory before FastAPI routes anything.
+
+`GET /v1/flights/{flight_id}/menu` is the hottest read (every seat-back screen polls it). When
+everything it needs is already in this process — the caller's key, the airline's plan terms and
+the pre-serialized menu — this answers with the same bytes and headers the FastAPI route would,
+after the same package check (rate limit, quota), in a few microseconds. Anything else (a cold
+menu, an unknown key, unusual query parameters, a refusal) goes on to FastAPI unchanged, which
+then answers exactly as if this layer did not exist.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl
+
+from skycart.airlines.service import ROLE_AIRLINE, hash_key
+from skycart.errors import DomainError
+from skycart.platform.scope import AIRLINE
+
+PREFIX = "/v1/flights/"
+SUFFIX = "/menu"
+TEMPLATE = "/v1/flights/{flight_id}/menu"
+_QUERY = frozenset(("locale", "currency"))
+_CONTENT_TYPE = (b"content-type", b"application/json")
+
+
+@dataclass(frozen=True)
+class RouteLabel:
+    """What metering and logs read of `scope["route"]`: the template, as FastAPI's route would give it."""
+
+    path: str
+
+
+ROUTE = RouteLabel(TEMPLATE)
+
+
+class MenuFastPath:
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET":
+            path = scope["path"]
+            if path.startswith(PREFIX) and path.endswith(SUFFIX):
+                body = await self._warm_menu(scope, path)
+                if body is not None:
+                    headers = [_CONTENT_TYPE, (b"content-length", str(len(body)).encode())]
+                    await send({"type": "http.response.start", "status": 200, "headers": headers})
+                    await send({"type": "http.response.body", "body": body})
+                    return
+        await self.app(scope, receive, send)
+
+    async def _warm_menu(self, scope: dict[str, Any], path: str) -> bytes | None:
+        flight_id = path[len(PREFIX) : -len(SUFFIX)]
+        if not 0 < len(flight_id) <= 26 or "/" in flight_id:
+            return None
+        query = _menu_query(scope["query_string"])
+        if query is None:
+            return None
+        plain = _api_key(scope["headers"])
+        if plain is None:
+            return None
+        runtime = scope["app"].state.runtime
+        principal = runtime.key_cache.get(hash_key(plain))
+        if principal is None or principal.role != ROLE_AIRLINE or principal.tenant is None:
+            return None
+        tenant = principal.tenant
+        body = runtime.menus.get((tenant.id, flight_id, query.get("locale"), query.get("currency")))
+        if body is None:
+            return None
+        guard = runtime.airline_guard
+        if guard is not None:
+            plan = guard.plans.cached(tenant)
+            if plan is None:
+                return None
+            try:
+                await guard.admit(scope, tenant, plan, method="GET", template=TEMPLATE)
+            except DomainError:  # FastAPI's route checks again and answers the refusal in full
+                return None
+        scope[AIRLINE] = tenant.code
+        scope["route"] = ROUTE
+        return body
+
+
+def _menu_query(raw: bytes) -> dict[str, str] | None:
+    """`locale` and `currency` at most once each and nothing else; None sends the request on to FastAPI."""
+    if not raw:
+        return {}
+    text = raw.decode("latin-1")
+    if "%" in text or "+" in text:
+        pairs = parse_qsl(text, keep_blank_values=True)
+    else:  # the usual `currency=EUR&locale=en`, without parse_qsl's generality
+        pairs = [tuple(part.split("=", 1)) if "=" in part else (part, "") for part in text.split("&") if part]
+    query = dict(pairs)
+    if len(query) != len(pairs) or not query.keys() <= _QUERY:
+        return None
+    return query
+
+
+def _api_key(headers: list[tuple[bytes, bytes]]) -> str | None:
+    for name, value in headers:
+        if name == b"x-api-key":
+            return value.decode("latin-1")
+    return None
