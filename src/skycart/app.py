@@ -18,6 +18,7 @@ from skycart.config import Settings, get_settings
 from skycart.errors import ServiceUnavailable, install_error_handlers, problem_responses
 from skycart.flights.endpoints import router as flights_router
 from skycart.flights.fastpath import MenuFastPath
+from skycart.flights.fastpath import answer as warm_menu
 from skycart.metering import runtime as metering_runtime
 from skycart.metering.aggregate import UsageAggregator
 from skycart.metering.endpoints import routers as metering_routers
@@ -74,13 +75,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # No OpenTelemetry here: metering and EMF are the metrics; this also spares a check per request.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
-    # Inside the error handling and the metering: a warm menu is metered and limited like any request.
-    app.add_middleware(MenuFastPath)
+    if not settings.metering_enabled:
+        app.add_middleware(MenuFastPath)
     install_error_handlers(app)
     aggregator = UsageAggregator()
     if settings.metering_enabled:
-        # Added last, so outermost: it also meters what the error handlers answer.
-        app.add_middleware(MeteringMiddleware, aggregator=aggregator, access_log_enabled=settings.access_log)
+        # Added last, so outermost: it also meters what the error handlers answer. A warm menu is
+        # answered by metering's own hand (limited and counted like any request, without the app's wrappers).
+        app.add_middleware(
+            MeteringMiddleware,
+            aggregator=aggregator,
+            access_log_enabled=settings.access_log,
+            answer=warm_menu if settings.menu_cache_seconds > 0 else None,
+        )
     for router in (airlines_admin, airlines_v1, catalog_router, flights_router, orders_router, *metering_routers):
         app.include_router(router)
     if not settings.assets_bucket:

@@ -10,6 +10,7 @@ then answers exactly as if this layer did not exist.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
@@ -17,6 +18,8 @@ from urllib.parse import parse_qsl
 from skycart.airlines.service import ROLE_AIRLINE, hash_key
 from skycart.errors import DomainError
 from skycart.platform.scope import AIRLINE
+
+log = logging.getLogger("skycart.menu_fast_path")
 
 PREFIX = "/v1/flights/"
 SUFFIX = "/menu"
@@ -36,51 +39,69 @@ ROUTE = RouteLabel(TEMPLATE)
 
 
 class MenuFastPath:
+    """The fast path as ASGI middleware, for when metering is off (metering calls `answer` itself otherwise)."""
+
     def __init__(self, app: Any) -> None:
         self.app = app
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["method"] == "GET":
-            path = scope["path"]
-            if path.startswith(PREFIX) and path.endswith(SUFFIX):
-                body = await self._warm_menu(scope, path)
-                if body is not None:
-                    headers = [_CONTENT_TYPE, (b"content-length", str(len(body)).encode())]
-                    await send({"type": "http.response.start", "status": 200, "headers": headers})
-                    await send({"type": "http.response.body", "body": body})
-                    return
+        if scope["type"] == "http":
+            body = await answer(scope)
+            if body is not None:
+                await send({"type": "http.response.start", "status": 200, "headers": json_headers(body)})
+                await send({"type": "http.response.body", "body": body})
+                return
         await self.app(scope, receive, send)
 
-    async def _warm_menu(self, scope: dict[str, Any], path: str) -> bytes | None:
-        flight_id = path[len(PREFIX) : -len(SUFFIX)]
-        if not 0 < len(flight_id) <= 26 or "/" in flight_id:
+
+def json_headers(body: bytes) -> list[tuple[bytes, bytes]]:
+    return [_CONTENT_TYPE, (b"content-length", b"%d" % len(body))]
+
+
+async def answer(scope: dict[str, Any]) -> bytes | None:
+    """The warm menu's bytes, when this request asks for one and this process holds all it needs; else None."""
+    if scope["method"] != "GET":
+        return None
+    path = scope["path"]
+    if not (path.startswith(PREFIX) and path.endswith(SUFFIX)):
+        return None
+    try:
+        return await _warm_menu(scope, path)
+    except Exception:  # the route answers instead, with its own error handling
+        log.exception("menu_fast_path_failed")
+        return None
+
+
+async def _warm_menu(scope: dict[str, Any], path: str) -> bytes | None:
+    flight_id = path[len(PREFIX) : -len(SUFFIX)]
+    if not 0 < len(flight_id) <= 26 or "/" in flight_id:
+        return None
+    query = _menu_query(scope["query_string"])
+    if query is None:
+        return None
+    plain = _api_key(scope["headers"])
+    if plain is None:
+        return None
+    runtime = scope["app"].state.runtime
+    principal = runtime.key_cache.get(hash_key(plain))
+    if principal is None or principal.role != ROLE_AIRLINE or principal.tenant is None:
+        return None
+    tenant = principal.tenant
+    body = runtime.menus.get((tenant.id, flight_id, query.get("locale"), query.get("currency")))
+    if body is None:
+        return None
+    guard = runtime.airline_guard
+    if guard is not None:
+        plan = guard.plans.cached(tenant)
+        if plan is None:
             return None
-        query = _menu_query(scope["query_string"])
-        if query is None:
+        try:
+            await guard.admit(scope, tenant, plan, method="GET", template=TEMPLATE)
+        except DomainError:  # the route checks again and answers the refusal in full
             return None
-        plain = _api_key(scope["headers"])
-        if plain is None:
-            return None
-        runtime = scope["app"].state.runtime
-        principal = runtime.key_cache.get(hash_key(plain))
-        if principal is None or principal.role != ROLE_AIRLINE or principal.tenant is None:
-            return None
-        tenant = principal.tenant
-        body = runtime.menus.get((tenant.id, flight_id, query.get("locale"), query.get("currency")))
-        if body is None:
-            return None
-        guard = runtime.airline_guard
-        if guard is not None:
-            plan = guard.plans.cached(tenant)
-            if plan is None:
-                return None
-            try:
-                await guard.admit(scope, tenant, plan, method="GET", template=TEMPLATE)
-            except DomainError:  # FastAPI's route checks again and answers the refusal in full
-                return None
-        scope[AIRLINE] = tenant.code
-        scope["route"] = ROUTE
-        return body
+    scope[AIRLINE] = tenant.code
+    scope["route"] = ROUTE
+    return body
 
 
 def _menu_query(raw: bytes) -> dict[str, str] | None:

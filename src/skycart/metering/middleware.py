@@ -10,8 +10,10 @@ import itertools
 import logging
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+from skycart.flights.fastpath import json_headers
 from skycart.metering.aggregate import UsageAggregator
 from skycart.platform.logging import request_scope
 from skycart.platform.scope import AIRLINE, BILLABLE, RATELIMIT, REQUEST_ID
@@ -25,10 +27,20 @@ access_log = logging.getLogger("skycart.access")
 
 
 class MeteringMiddleware:
-    def __init__(self, app: Any, aggregator: UsageAggregator, *, access_log_enabled: bool = True) -> None:
+    """Meters every request; `answer`, when given, may answer one itself first (the warm menu's fast path)."""
+
+    def __init__(
+        self,
+        app: Any,
+        aggregator: UsageAggregator,
+        *,
+        access_log_enabled: bool = True,
+        answer: Callable[[Scope], Awaitable[bytes | None]] | None = None,
+    ) -> None:
         self.app = app
         self.aggregator = aggregator
         self.access_log_enabled = access_log_enabled
+        self.answer = answer
         # Request ids: a random per-process prefix and a counter (cheaper than a UUID per request).
         self._id_prefix = uuid.uuid4().hex[:12]
         self._ids = itertools.count(1)
@@ -52,6 +64,18 @@ class MeteringMiddleware:
         request_id, has_body = self._scan(scope)
         scope[REQUEST_ID] = request_id
         context = request_scope.set(scope)
+        if self.answer is not None and not has_body:
+            body = await self.answer(scope)
+            if body is not None:
+                # Answered here whole: no wrappers around the app's send, one record, one log line.
+                try:
+                    headers = [*json_headers(body), (b"x-request-id", request_id.encode()), *scope.get(RATELIMIT, ())]
+                    await send({"type": "http.response.start", "status": 200, "headers": headers})
+                    await send({"type": "http.response.body", "body": body})
+                finally:
+                    request_scope.reset(context)
+                    self._account(scope, request_id, 200, 0, len(body), started)
+                return
         counts = [0, 0, 500]  # bytes in, bytes out, status
 
         async def receive_counting() -> Any:
@@ -79,24 +103,29 @@ class MeteringMiddleware:
             await self.app(scope, receive_counting if has_body else receive, send_counting)
         finally:
             request_scope.reset(context)
-            route = scope.get("route")
-            template = getattr(route, "path", None) or UNMATCHED
-            airline = scope.get(AIRLINE, "anonymous")
-            seconds = time.perf_counter() - started
-            self.aggregator.record(
-                airline, template, scope["method"], counts[2], seconds, counts[0], counts[1], scope.get(BILLABLE, False)
+            self._account(scope, request_id, counts[2], counts[0], counts[1], started)
+
+    def _account(
+        self, scope: Scope, request_id: str, status: int, bytes_in: int, bytes_out: int, started: float
+    ) -> None:
+        route = scope.get("route")
+        template = getattr(route, "path", None) or UNMATCHED
+        airline = scope.get(AIRLINE, "anonymous")
+        seconds = time.perf_counter() - started
+        self.aggregator.record(
+            airline, template, scope["method"], status, seconds, bytes_in, bytes_out, scope.get(BILLABLE, False)
+        )
+        if self.access_log_enabled:
+            access_log.info(
+                "request",
+                extra={
+                    "airline": airline,
+                    "request_id": request_id,
+                    "method": scope["method"],
+                    "route": template,
+                    "status": status,
+                    "ms": round(seconds * 1000, 2),
+                    "bytes_in": bytes_in,
+                    "bytes_out": bytes_out,
+                },
             )
-            if self.access_log_enabled:
-                access_log.info(
-                    "request",
-                    extra={
-                        "airline": airline,
-                        "request_id": request_id,
-                        "method": scope["method"],
-                        "route": template,
-                        "status": counts[2],
-                        "ms": round(seconds * 1000, 2),
-                        "bytes_in": counts[0],
-                        "bytes_out": counts[1],
-                    },
-                )
