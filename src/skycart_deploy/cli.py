@@ -8,10 +8,15 @@ from __future__ import annotations
 
 import typer
 
-from skycart_deploy.commands import stack
+from skycart_deploy.commands import api, image, openapi, secret, service, stack
 
 GROUPS: dict[str, typer.Typer] = {
     "stack": stack.app,
+    "image": image.app,
+    "service": service.app,
+    "api": api.app,
+    "openapi": openapi.app,
+    "secret": secret.app,
 }
 
 app = typer.Typer(

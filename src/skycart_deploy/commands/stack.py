@@ -6,11 +6,15 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from skycart_deploy import stacks
-from skycart_deploy.cfn import Unresolved
+from skycart_deploy import aws, changesets, stacks
+from skycart_deploy.cfn import Unresolved, load_template
+from skycart_deploy.commands import options
+from skycart_deploy.progress import WaitTimedOut
 
 app = typer.Typer(help="The CloudFormation templates in infra/cloudformation.", no_args_is_help=True)
 
@@ -69,6 +73,112 @@ def lint(
         console.print(f"[red]{len(report.findings)} finding(s)[/]")
         raise typer.Exit(1)
     console.print(f"[green]clean[/]: {', '.join(report.checked)}")
+
+
+@app.command()
+def deploy(
+    env: Annotated[str, typer.Option("--env", "-e", help="Environment: dev, stage, qa or prod.")],
+    template: Annotated[
+        Path | None,
+        typer.Option(
+            "--template", help="Template file (default: the root template, skycart.yaml).", show_default=False
+        ),
+    ] = None,
+    stack_name: Annotated[
+        str | None, typer.Option("--stack-name", help="Stack (default: skycart-<env>).", show_default=False)
+    ] = None,
+    parameter: Annotated[
+        list[str] | None,
+        typer.Option("--parameter", "-p", help="K=V, repeatable; parameters not given keep their current value."),
+    ] = None,
+    role_arn: Annotated[
+        str | None, typer.Option("--role-arn", help="Role CloudFormation deploys with.", show_default=False)
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the change set, then delete it.")] = False,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for the stack.")] = 3600.0,
+    poll_seconds: Annotated[float, typer.Option("--poll-seconds", help="Seconds between looks at the stack.")] = 5.0,
+    endpoint_url: options.EndpointOption = None,
+    region: options.RegionOption = None,
+) -> None:
+    """Deploy by change set: show the changes, execute them, follow the stack until it settles."""
+    console = Console()
+    try:
+        name = stack_name or changesets.root_stack_name(env)
+    except ValueError as problem:
+        raise typer.BadParameter(str(problem), param_hint="--env") from problem
+    try:
+        path = template or stacks.find_template_dir() / stacks.ROOT_TEMPLATE
+    except stacks.TemplatesNotFound as missing:
+        raise typer.BadParameter(str(missing), param_hint="--template") from missing
+    if not path.is_file():
+        raise typer.BadParameter(f"no such file: {path}", param_hint="--template")
+    given = {}
+    for item in parameter or []:
+        key, equals, value = item.partition("=")
+        if not equals or not key:
+            raise typer.BadParameter(f"{item!r} is not K=V", param_hint="--parameter")
+        given[key] = value
+
+    def review(changes: list[changesets.ResourceChange]) -> None:
+        console.print(_changes_table(name, changes))
+
+    try:
+        result = changesets.deploy_stack(
+            aws.client("cloudformation", endpoint_url, region),
+            stack_name=name,
+            environment=env,
+            template_body=path.read_text(encoding="utf-8"),
+            template=load_template(path),
+            parameters=given,
+            role_arn=role_arn,
+            dry_run=dry_run,
+            review=review,
+            console=console,
+            poll_seconds=poll_seconds,
+            timeout=timeout,
+        )
+    except ValueError as problem:
+        raise typer.BadParameter(str(problem), param_hint="--parameter") from problem
+    except (changesets.StackNotDeployable, changesets.ChangeSetFailed, ClientError, BotoCoreError) as refused:
+        console.print(f"[red]cannot deploy {name}[/]: {escape(str(refused))}", highlight=False)
+        raise typer.Exit(1) from refused
+    except WaitTimedOut as slow:
+        console.print(f"[red]{name}: still moving[/]: {escape(str(slow))}", highlight=False)
+        raise typer.Exit(1) from slow
+    if result.outcome == "no-changes":
+        console.print(f"{name}: no changes")
+    elif result.outcome == "dry-run":
+        console.print(f"{name}: dry run, change set deleted; nothing changed")
+    elif result.outcome == "deployed":
+        console.print(f"[green]{name}: {result.stack_status}[/]", highlight=False)
+    else:
+        reason = f": {result.error}" if result.error else f" ({result.stack_status})"
+        console.print(f"[red]{name}: deploy failed[/]{escape(reason)}", highlight=False)
+        if result.failed_events:
+            console.print(_failures_table(result.failed_events))
+        raise typer.Exit(1)
+
+
+def _changes_table(stack_name: str, changes: list[changesets.ResourceChange]) -> Table:
+    table = Table(title=f"Changes to {stack_name}", title_justify="left")
+    for column in ("action", "logical id", "type", "replacement"):
+        table.add_column(column, no_wrap=True)
+    styles = {"Add": "green", "Remove": "red", "Modify": "yellow"}
+    for change in changes:
+        replacement = "[bold red]True[/]" if change.replacement == "True" else change.replacement
+        table.add_row(
+            change.action, change.logical_id, change.resource_type, replacement, style=styles.get(change.action)
+        )
+    return table
+
+
+def _failures_table(events: list[changesets.StackEvent]) -> Table:
+    table = Table(title="Failed", title_justify="left")
+    for column in ("stack", "logical id", "type", "status", "reason"):
+        table.add_column(column)
+    for event in events:
+        table.add_row(event.stack_name, event.logical_id, event.resource_type, event.status, escape(event.reason))
+    return table
 
 
 def _table(section: str, environments: tuple[str, ...], rows: list[stacks.Row]) -> Table:
