@@ -133,7 +133,9 @@ def _follow_rotation(engine: AsyncEngine, settings: Settings) -> None:
         except dialect.loaded_dbapi.OperationalError as exc:
             if not exc.args or exc.args[0] != ACCESS_DENIED:
                 raise
-        secret = parse_db_secret(client.get_secret_value(SecretId=settings.db_secret_arn)["SecretString"])
+        # Named explicitly: the version rotation just promoted, whatever a stage-less read would pick.
+        answer = client.get_secret_value(SecretId=settings.db_secret_arn, VersionStage="AWSCURRENT")
+        secret = parse_db_secret(answer["SecretString"])
         current.update(user=secret["username"], password=secret["password"])
         log.warning("database_credentials_reloaded", extra={"user": secret["username"]})
         cparams.update(current)
