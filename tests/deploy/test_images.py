@@ -12,7 +12,6 @@ import json
 import shutil
 import stat
 import sys
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -58,10 +57,8 @@ def manifest(layer: str) -> str:
 
 
 @pytest.fixture
-def ecr(moto_endpoint: str) -> Any:
-    # moto servers in one process share their state: start each test from an empty account.
-    urllib.request.urlopen(urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST")).close()
-    return boto3.client("ecr", endpoint_url=moto_endpoint)
+def ecr(fresh_moto: str) -> Any:
+    return boto3.client("ecr", endpoint_url=fresh_moto)
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ from __future__ import annotations
 import copy
 import json
 import threading
-import urllib.request
 from typing import Any
 
 import pytest
@@ -33,8 +32,6 @@ class Service:
     """The dev service in moto, and the root stack whose outputs name it."""
 
     def __init__(self, endpoint: str) -> None:
-        # moto servers in one process share their state: start each test from an empty account.
-        urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")).close()
         deployed = deploy_environment(MotoAccount(endpoint, "123456789012"), "dev", nested=("Network", "Service"),
                                       with_bootstrap=False)  # fmt: skip
         self.cluster = deployed.outputs["service.yaml"]["ClusterName"]
@@ -68,15 +65,15 @@ class Service:
 
 
 @pytest.fixture
-def running(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Service:
+def running(fresh_moto: str, monkeypatch: pytest.MonkeyPatch) -> Service:
     monkeypatch.setenv("MOTO_ECS_SERVICE_RUNNING", "1")  # dev's MinTasks: the rollout completes at once
-    return Service(moto_endpoint)
+    return Service(fresh_moto)
 
 
 @pytest.fixture
-def starting(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Service:
+def starting(fresh_moto: str, monkeypatch: pytest.MonkeyPatch) -> Service:
     monkeypatch.setenv("MOTO_ECS_SERVICE_RUNNING", "0")  # no task ever runs: the rollout stays IN_PROGRESS
-    return Service(moto_endpoint)
+    return Service(fresh_moto)
 
 
 def test_deploy_runs_a_new_revision_that_differs_only_in_the_image(running: Service) -> None:

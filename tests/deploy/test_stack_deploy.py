@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -59,10 +58,8 @@ Resources:
 
 
 @pytest.fixture
-def cloudformation(moto_endpoint: str) -> Any:
-    # moto servers in one process share their state: start each test from an empty account.
-    urllib.request.urlopen(urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST")).close()
-    return boto3.client("cloudformation", endpoint_url=moto_endpoint)
+def cloudformation(fresh_moto: str) -> Any:
+    return boto3.client("cloudformation", endpoint_url=fresh_moto)
 
 
 def deploy(endpoint: str, tmp_path: Path, body: str, *extra: str) -> Any:
@@ -222,14 +219,13 @@ def test_initial_desired_count_is_min_tasks_when_creating_and_zero_on_update() -
     assert not any(p.get("UsePreviousValue") for p in updating)
 
 
-def test_service_stack_starts_with_min_tasks_then_updates_with_zero(moto_endpoint: str) -> None:
-    urllib.request.urlopen(urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST")).close()
-    network = deploy_environment(MotoAccount(moto_endpoint, "123456789012"), "stage", nested=("Network",),
+def test_service_stack_starts_with_min_tasks_then_updates_with_zero(fresh_moto: str) -> None:
+    network = deploy_environment(MotoAccount(fresh_moto, "123456789012"), "stage", nested=("Network",),
                                  with_bootstrap=False)  # fmt: skip
     handed = network.handed("Service")
     given = {key: str(value) for key, value in handed.items() if key not in changesets.OWNED_PARAMETERS}
-    cloudformation = aws.client("cloudformation", moto_endpoint, REGION)
-    ecs = aws.client("ecs", moto_endpoint, REGION)
+    cloudformation = aws.client("cloudformation", fresh_moto, REGION)
+    ecs = aws.client("ecs", fresh_moto, REGION)
 
     def release(image_tag: str) -> changesets.StackDeployment:
         template = moto_variant("service.yaml", {**handed, "ImageTag": image_tag})

@@ -11,13 +11,17 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from skycart_deploy import aws, changesets, stacks
+from skycart_deploy import aws, changesets, packaging, stacks
 from skycart_deploy.cfn import Unresolved, load_template
 from skycart_deploy.commands import options
 from skycart_deploy.progress import WaitTimedOut
 
 app = typer.Typer(help="The CloudFormation templates in infra/cloudformation.", no_args_is_help=True)
 
+RootTemplateOption = Annotated[
+    Path | None,
+    typer.Option("--template", help="Template file (default: the root template, skycart.yaml).", show_default=False),
+]
 TemplateDirOption = Annotated[
     Path | None,
     typer.Option(
@@ -78,12 +82,7 @@ def lint(
 @app.command()
 def deploy(
     env: Annotated[str, typer.Option("--env", "-e", help="Environment: dev, stage, qa or prod.")],
-    template: Annotated[
-        Path | None,
-        typer.Option(
-            "--template", help="Template file (default: the root template, skycart.yaml).", show_default=False
-        ),
-    ] = None,
+    template: RootTemplateOption = None,
     stack_name: Annotated[
         str | None, typer.Option("--stack-name", help="Stack (default: skycart-<env>).", show_default=False)
     ] = None,
@@ -93,6 +92,15 @@ def deploy(
     ] = None,
     role_arn: Annotated[
         str | None, typer.Option("--role-arn", help="Role CloudFormation deploys with.", show_default=False)
+    ] = None,
+    package_bucket: Annotated[
+        str | None,
+        typer.Option(
+            "--package-bucket",
+            help="Run `stack package` into this artifact bucket first and pass its parameters; it uploads even "
+            "with --dry-run, since the change set reads the nested templates.",
+            show_default=False,
+        ),
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the change set, then delete it.")] = False,
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for the stack.")] = 3600.0,
@@ -106,18 +114,20 @@ def deploy(
         name = stack_name or changesets.root_stack_name(env)
     except ValueError as problem:
         raise typer.BadParameter(str(problem), param_hint="--env") from problem
-    try:
-        path = template or stacks.find_template_dir() / stacks.ROOT_TEMPLATE
-    except stacks.TemplatesNotFound as missing:
-        raise typer.BadParameter(str(missing), param_hint="--template") from missing
-    if not path.is_file():
-        raise typer.BadParameter(f"no such file: {path}", param_hint="--template")
+    path = _root_template(template)
     given = {}
     for item in parameter or []:
         key, equals, value = item.partition("=")
         if not equals or not key:
             raise typer.BadParameter(f"{item!r} is not K=V", param_hint="--parameter")
         given[key] = value
+    if package_bucket:
+        twice = sorted(set(packaging.PARAMETERS) & set(given))
+        if twice:
+            raise typer.BadParameter(f"{', '.join(twice)} come from --package-bucket", param_hint="--parameter")
+        given |= _package(
+            console, root_template=path, bucket=package_bucket, dry_run=False, endpoint_url=endpoint_url, region=region
+        )
 
     def review(changes: list[changesets.ResourceChange]) -> None:
         console.print(_changes_table(name, changes))
@@ -157,6 +167,80 @@ def deploy(
         if result.failed_events:
             console.print(_failures_table(result.failed_events))
         raise typer.Exit(1)
+
+
+@app.command()
+def package(
+    bucket: Annotated[
+        str, typer.Option("--bucket", help="Artifact bucket: the bootstrap stack's ArtifactBucketName output.")
+    ],
+    template: RootTemplateOption = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Build and print the parameters; upload nothing.")] = False,
+    endpoint_url: options.EndpointOption = None,
+    region: options.RegionOption = None,
+) -> None:
+    """Build the Lambda zips, upload them and the nested templates under content-hashed keys, print the parameters.
+
+    The parameters (TemplateBaseUrl, ArtifactBucket and the code keys) go to stdout as Key=Value lines,
+    everything else to stderr, so each line can be handed to `stack deploy --parameter`.
+    """
+    parameters = _package(
+        Console(stderr=True),
+        root_template=_root_template(template),
+        bucket=bucket,
+        dry_run=dry_run,
+        endpoint_url=endpoint_url,
+        region=region,
+    )
+    for key, value in parameters.items():
+        typer.echo(f"{key}={value}")
+
+
+def _root_template(template: Path | None) -> Path:
+    try:
+        path = template or stacks.find_template_dir() / stacks.ROOT_TEMPLATE
+    except stacks.TemplatesNotFound as missing:
+        raise typer.BadParameter(str(missing), param_hint="--template") from missing
+    if not path.is_file():
+        raise typer.BadParameter(f"no such file: {path}", param_hint="--template")
+    return path
+
+
+def _package(
+    console: Console,
+    *,
+    root_template: Path,
+    bucket: str,
+    dry_run: bool,
+    endpoint_url: str | None,
+    region: str | None,
+) -> dict[str, str]:
+    """Package into `bucket`, reporting each artifact; the root stack parameters that point at the release."""
+
+    def report(artifact: packaging.Artifact, put: bool) -> None:
+        if not put:
+            console.print(f"[dim]present[/] {artifact.key}", highlight=False)
+        else:
+            verb = "would upload" if dry_run else "[green]uploaded[/]"
+            console.print(f"{verb} {artifact.key} ({len(artifact.body):,} bytes)", highlight=False)
+
+    try:
+        release, uploaded = packaging.package_release(
+            aws.client("s3", endpoint_url, region),
+            root_template=root_template,
+            bucket=bucket,
+            dry_run=dry_run,
+            on_artifact=report,
+        )
+    except packaging.PackagingError as problem:
+        console.print(f"[red]cannot package[/]: {escape(str(problem))}", highlight=False)
+        raise typer.Exit(1) from problem
+    except (ClientError, BotoCoreError) as refused:
+        console.print(f"[red]cannot upload to {bucket}[/]: {escape(str(refused))}", highlight=False)
+        raise typer.Exit(1) from refused
+    verb = "would upload" if dry_run else "uploaded"
+    console.print(f"{bucket}: {verb} {len(uploaded.put)}, {len(uploaded.present)} already there", highlight=False)
+    return release.parameters
 
 
 def _changes_table(stack_name: str, changes: list[changesets.ResourceChange]) -> Table:
