@@ -35,7 +35,24 @@ $(TOOLS)/.installed-checkov:
 	$(TOOLS)/bin/pip install -q 'checkov==3.3.30'
 	touch $@
 
-test: $(VENV)/.installed-dev services $(TOOLS)/.installed-checkov
+# gitlab-ci-local runs .gitlab-ci.yml in tests/deploy; 4.73.0 is the last release that runs on Node 20.
+NODE_TOOLS ?= .tools/node
+GITLAB_CI_LOCAL_VERSION ?= 4.73.0
+
+.PHONY: gitlab-ci-local
+gitlab-ci-local: $(NODE_TOOLS)/.installed-gitlab-ci-local-$(GITLAB_CI_LOCAL_VERSION)
+
+$(NODE_TOOLS)/.installed-gitlab-ci-local-$(GITLAB_CI_LOCAL_VERSION):
+	@command -v npm >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
+	@command -v rsync >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rsync >/dev/null; }
+	npm install --prefix $(NODE_TOOLS) --no-audit --no-fund --loglevel=error gitlab-ci-local@$(GITLAB_CI_LOCAL_VERSION)
+	touch $@
+
+# Each feature's own rules live in mk/*.mk; a file adds what `make test` needs first to TEST_PREREQS.
+TEST_PREREQS :=
+include $(sort $(wildcard mk/*.mk))
+
+test: $(VENV)/.installed-dev services $(TOOLS)/.installed-checkov gitlab-ci-local $(TEST_PREREQS)
 	$(BIN)/pytest -q
 
 test-sqlite: $(VENV)/.installed-dev
