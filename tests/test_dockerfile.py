@@ -1,4 +1,4 @@
-"""The Dockerfile, read as a reviewer would (no container engine runs here): hadolint, then its properties."""
+"""The Dockerfile, read as a reviewer would: hadolint, then its properties (tests/container runs the built image)."""
 
 from __future__ import annotations
 
@@ -101,16 +101,22 @@ def test_the_base_image_is_a_build_argument_used_by_every_stage(parsed) -> None:
     assert all(stage.base == "${PYTHON_IMAGE}" for stage in stages)
 
 
-def test_the_builder_makes_wheels_and_the_final_stage_installs_only_those(parsed) -> None:
+def test_the_builder_installs_from_the_wheelhouse_alone_and_the_final_stage_takes_its_virtualenv(parsed) -> None:
     _, stages = parsed
     builder, final = stages[0], stages[-1]
-    assert builder.name and any("pip wheel" in run and "--wheel-dir" in run for run in builder.all("RUN"))
-    installs = [run for run in final.all("RUN") if "pip install" in run]
-    assert installs, "the final stage installs the project"
+    assert builder.name
+    assert [copy.split()[0] for copy in builder.all("COPY")] == ["build/wheelhouse/"]
+    installs = [run for run in builder.all("RUN") if "pip install" in run]
+    assert installs, "the builder installs the project"
     for run in installs:
-        assert "--no-index" in run and "--find-links" in run, run
-        assert f"from={builder.name}" in run, "the wheels come from the builder stage"
-    assert not final.all("COPY") and not final.all("ADD"), "the final stage takes nothing else from the context"
+        assert "--no-index" in run and "--find-links" in run, "no package index: nothing is downloaded in the build"
+    assert not any("pip wheel" in run for run in builder.all("RUN")), "the wheels are made before the build"
+    assert not any("pip install" in run for run in final.all("RUN")), "the final stage installs nothing"
+    assert not final.all("ADD")
+    copies = final.all("COPY")
+    assert copies and all(copy.startswith(f"--from={builder.name} ") for copy in copies), copies
+    venv = copies[0].split()[-1]
+    assert any(f"PATH={venv}/bin:" in env for env in final.all("ENV")), "its commands are on PATH"
 
 
 def test_the_final_stage_installs_no_compiler(parsed) -> None:
@@ -144,12 +150,15 @@ def test_it_works_with_a_read_only_root_filesystem(parsed) -> None:
 def test_healthcheck_entrypoint_and_port(parsed) -> None:
     _, stages = parsed
     final = stages[-1]
+    env = dict(assignment.split("=", 1) for arguments in final.all("ENV") for assignment in shlex.split(arguments))
     healthcheck = final.last("HEALTHCHECK")
     assert "/healthz" in healthcheck and "CMD" in healthcheck
+    assert "SKYCART_PORT" in healthcheck, "it probes the port the server listens on, whatever the environment sets"
     assert not re.search(r"\b(curl|wget)\b", healthcheck), "the slim image has neither"
-    assert final.last("EXPOSE") == "8000"
+    assert final.last("EXPOSE") == env["SKYCART_PORT"] == "8000"
+    assert env["SKYCART_HOST"] == "0.0.0.0"
     assert json.loads(final.last("ENTRYPOINT")) == ["skycart"]
-    assert json.loads(final.last("CMD")) == ["serve", "--host", "0.0.0.0", "--port", "8000"]
+    assert json.loads(final.last("CMD")) == ["serve"], "host, port and workers come from the environment"
 
 
 def test_the_build_context_holds_only_what_the_build_reads() -> None:
@@ -159,9 +168,9 @@ def test_the_build_context_holds_only_what_the_build_reads() -> None:
         if line.strip() and not line.startswith("#")
     ]
     assert patterns[0] == "*", "everything is excluded first"
-    assert {p for p in patterns if p.startswith("!")} == {"!pyproject.toml", "!README.md", "!src/"}
+    assert {p for p in patterns if p.startswith("!")} == {"!build/wheelhouse/"}
     copied: set[str] = set()
     for instruction, arguments in _instructions(DOCKERFILE.read_text()):
         if instruction == "COPY" and not arguments.startswith("--from"):
             copied.update(arguments.split()[:-1])
-    assert copied == {"pyproject.toml", "README.md", "src"}
+    assert copied == {"build/wheelhouse/"}

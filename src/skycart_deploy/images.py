@@ -109,6 +109,8 @@ def build_command(
 ) -> list[str]:
     """The `<builder> build` command line for `image` (repository:tag)."""
     command = [builder, "build", "--tag", image]
+    if Path(builder).name in ("podman", "buildah"):
+        command += ["--format", "docker"]  # OCI images drop HEALTHCHECK; ECS reads the Docker format too
     if dockerfile is not None:
         command += ["--file", str(dockerfile)]
     if platform:

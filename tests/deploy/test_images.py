@@ -92,9 +92,11 @@ def test_build_command_tags_by_commit_and_labels_the_revision() -> None:
     )
 
     assert command == [
-        "podman", "build", "--tag", f"repo.example/skycart/dev:{SHA}", "--file", "Dockerfile",
+        "podman", "build", "--tag", f"repo.example/skycart/dev:{SHA}", "--format", "docker", "--file", "Dockerfile",
         "--platform", "linux/amd64", "--label", f"org.opencontainers.image.revision={SHA}", ".",
     ]  # fmt: skip
+    docker = images.build_command(builder="docker", image="skycart:1", context=Path("."))
+    assert "--format" not in docker  # Docker builds its own format, HEALTHCHECK included
 
 
 def test_login_command_takes_the_password_on_stdin_only() -> None:
