@@ -29,6 +29,7 @@ from skycart.platform.assets import LOCAL_PREFIX, assets_for
 from skycart.platform.db import create_engine, create_sessionmaker
 from skycart.platform.logging import configure_logging, ship_to_cloudwatch, stop_shipping
 from skycart.platform.runtime import Runtime
+from skycart.web import endpoints as web
 
 DESCRIPTION = """Inflight e-commerce for many airlines.
 
@@ -90,6 +91,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     for router in (airlines_admin, airlines_v1, catalog_router, flights_router, orders_router, *metering_routers):
         app.include_router(router)
+    app.include_router(web.router, include_in_schema=False)
+    app.mount(web.STATIC_PREFIX, web.static_files(), name="web-static")
     if not settings.assets_bucket:
         # Embedded mode serves its own image files; StaticFiles refuses paths outside the folder.
         app.mount(LOCAL_PREFIX, StaticFiles(directory=settings.assets_dir.resolve(), check_dir=False), name="assets")

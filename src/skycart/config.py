@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     key_cache_seconds: float = Field(default=2.0, ge=0, le=5)
     # A menu (stock figures included) is at most this stale in any process; 0 turns the cache off.
     menu_cache_seconds: float = Field(default=1.0, ge=0, le=1)
+    # A console sign-in lasts this long (or until sign-out, or its key is revoked).
+    web_session_hours: float = Field(default=8.0, gt=0, le=720)
     payment_provider: str = "sandbox"
     max_import_rows: int = Field(default=10_000, ge=1)
     max_request_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)

@@ -21,6 +21,8 @@ from skycart.catalog.schemas import ProductCreate
 from skycart.flights import repository as flight_repo
 from skycart.flights import service as flights
 from skycart.flights.schemas import FlightCreate, InventoryPut, StockLine
+from skycart.metering import plans
+from skycart.metering.schemas import PlanAssign
 from skycart.platform.db import utcnow
 from skycart.platform.tenancy import Tenant
 
@@ -91,6 +93,7 @@ AIRLINES = [
     {
         "code": "NRD",
         "name": "Nordic Wings",
+        "plan": "premium",  # its passenger storefront (/shop/NRD/...) is open
         "currencies": ["SEK", "EUR"],
         "default_locale": "sv",
         "locales": ["sv", "en"],
@@ -210,6 +213,8 @@ async def seed(session: AsyncSession, *, progress_console: Console | None = None
                         settings={"seat_limits": {"alcohol": 2, "tobacco": 1}},
                     ),
                 )
+                if "plan" in spec:
+                    await plans.assign_plan(session, airline_code=airline.code, data=PlanAssign(plan=spec["plan"]))
             tenant = Tenant(id=airline.id, code=airline.code)
             await catalog.import_products(session, tenant=tenant, rows=_products(spec), row_errors=[])
             await _flights(session, tenant, spec)

@@ -5,6 +5,7 @@ from skycart.catalog.models import Product, ProductImage
 from skycart.flights.models import Flight, LoadedStock
 from skycart.metering.models import AirlinePlan, MeteringFlush, Plan, UsageHour, UsageMinute
 from skycart.orders.models import IdempotencyRecord, OfflineSale, Order, OrderLine
+from skycart.web.models import WebSession
 
 __all__ = [
     "Airline",
@@ -22,4 +23,5 @@ __all__ = [
     "ProductImage",
     "UsageHour",
     "UsageMinute",
+    "WebSession",
 ]
