@@ -85,15 +85,21 @@ class StackDeployment:
     error: str | None = None
 
 
-def stack_status(cloudformation: Any, *, stack_name: str) -> str | None:
-    """The stack's status, or None when there is no such stack."""
+def describe_stack(cloudformation: Any, *, stack_name: str) -> dict[str, Any] | None:
+    """The stack as describe_stacks reports it, or None when there is no such stack."""
     try:
         (stack,) = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
     except ClientError as error:
         if "does not exist" in error.response["Error"]["Message"]:
             return None
         raise
-    return stack["StackStatus"]
+    return stack
+
+
+def stack_status(cloudformation: Any, *, stack_name: str) -> str | None:
+    """The stack's status, or None when there is no such stack."""
+    stack = describe_stack(cloudformation, stack_name=stack_name)
+    return stack["StackStatus"] if stack else None
 
 
 def stack_outputs(cloudformation: Any, *, stack_name: str) -> dict[str, str]:

@@ -59,6 +59,11 @@ Resources:
       TemplateURL: !Sub "${TemplateBaseUrl}/orders.yaml"
       Parameters: {Environment: !Ref Environment}
 """
+IMAGE_PARAMETERS = """\
+  ImageRepositoryName: {Type: String}
+  ImageTag: {Type: String, Default: ""}
+  ImageDigest: {Type: String, Default: ""}
+"""
 ORDERS_TEMPLATE = """
 Parameters:
   Environment: {Type: String}
@@ -268,6 +273,13 @@ def test_service_job_gets_its_image_from_its_own_environments_push(merged: dict[
         assert with_artifacts == [f"image:{env}"], env
 
 
+def test_stack_job_gets_the_image_its_own_environment_pushed(merged: dict[str, Any]) -> None:
+    for env in ENVIRONMENTS:
+        dotenv = [n["job"] for n in merged[f"stack:{env}"]["needs"] if n["artifacts"] and _dotenv(merged, n["job"])]
+        assert dotenv == [f"image:{env}"], env
+        assert '--image "$IMAGE_URI"' in "\n".join(merged[f"stack:{env}"]["script"]), env
+
+
 def test_jobs_call_the_skycart_deploy_verbs(merged: dict[str, Any]) -> None:
     verbs = {
         "image:build": 'skycart-deploy image build --repository "$IMAGE_NAME" --tag "$CI_COMMIT_SHA"',
@@ -384,6 +396,28 @@ def test_stack_job_refuses_to_run_without_its_environments_bootstrap_outputs(
 
     assert finished.returncode != 0
     assert f"{missing} is not set for environment 'dev'" in finished.stdout
+
+
+def test_stack_job_deploys_the_pushed_image_by_digest(stack_sandbox: Sandbox, fresh_moto: str) -> None:
+    (stack_sandbox.root / INFRA).write_text(ROOT_TEMPLATE.replace("Resources:", IMAGE_PARAMETERS + "Resources:", 1))
+    s3 = boto3.client("s3", endpoint_url=fresh_moto, region_name="eu-central-1")
+    s3.create_bucket(Bucket=ARTIFACTS, CreateBucketConfiguration={"LocationConstraint": "eu-central-1"})
+    endpoint = fresh_moto.replace("127.0.0.1", "localhost")
+    pushed = f"123456789012.dkr.ecr.eu-central-1.amazonaws.com/skycart/dev@sha256:{'b' * 64}"
+    variables = {**STACK_JOB, "AWS_ENDPOINT_URL_STS": fresh_moto, "SKYCART_AWS_ENDPOINT_URL": endpoint}
+
+    finished = stack_sandbox.run("stack:dev", variables={**variables, "IMAGE_URI": pushed}, env=_job_environment())
+
+    assert finished.returncode == 0, finished.stdout + finished.stderr
+    assert f"skycart-dev runs the image: {pushed}" in finished.stdout
+    cloudformation = boto3.client("cloudformation", endpoint_url=fresh_moto, region_name="eu-central-1")
+    (stack,) = cloudformation.describe_stacks(StackName="skycart-dev")["Stacks"]
+    parameters = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
+    assert (parameters["ImageRepositoryName"], parameters["ImageDigest"]) == ("skycart/dev", f"sha256:{'b' * 64}")
+
+
+def _dotenv(merged: Mapping[str, Any], name: str) -> bool:
+    return "dotenv" in ((merged[name].get("artifacts") or {}).get("reports") or {})
 
 
 def _job_environment() -> dict[str, str]:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import re
+import urllib.request
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,9 +20,11 @@ import boto3
 import pytest
 from typer.testing import CliRunner
 
-from skycart_deploy import aws, changesets
+from skycart_deploy import aws, changesets, ecs
+from skycart_deploy.cfn import load_template
 from skycart_deploy.cli import app
-from tests.infra.moto_stacks import REGION, MotoAccount, deploy_environment, moto_variant
+from tests.infra.moto_stacks import REGION, MotoAccount, create_stack, deploy_environment, moto_variant
+from tests.infra.templates import TEMPLATE_DIR
 
 pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS:UserWarning", "ignore:Exception(.*) with code")
 WIDE = {"COLUMNS": "250", "NO_COLOR": "1"}
@@ -219,7 +223,15 @@ def test_initial_desired_count_is_min_tasks_when_creating_and_zero_on_update() -
     assert not any(p.get("UsePreviousValue") for p in updating)
 
 
-def test_service_stack_starts_with_min_tasks_then_updates_with_zero(fresh_moto: str) -> None:
+@pytest.fixture
+def leaves_no_state(fresh_moto: str) -> Iterator[str]:
+    """fresh_moto, reset again afterwards: moto's S3 names are global, and later suites create the same buckets."""
+    yield fresh_moto
+    urllib.request.urlopen(urllib.request.Request(f"{fresh_moto}/moto-api/reset", method="POST")).close()
+
+
+def test_service_stack_starts_with_min_tasks_then_updates_with_zero(leaves_no_state: str) -> None:
+    fresh_moto = leaves_no_state
     network = deploy_environment(MotoAccount(fresh_moto, "123456789012"), "stage", nested=("Network",),
                                  with_bootstrap=False)  # fmt: skip
     handed = network.handed("Service")
@@ -298,3 +310,205 @@ def test_the_stack_has_settled_once_no_status_is_in_progress() -> None:
     assert [changesets.is_settled(status) for status in settled] == [True, True, True, True]
     assert {"CREATE_COMPLETE", "UPDATE_COMPLETE"} <= changesets.SUCCEEDED
     assert not {"ROLLBACK_COMPLETE", "UPDATE_ROLLBACK_FAILED"} & changesets.SUCCEEDED
+
+
+REGISTRY = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
+RUNNING = f"{REGISTRY}/skycart/dev@sha256:{'b' * 64}"
+
+
+class ServiceStack:
+    """service.yaml as the stack skycart-dev-service in moto, on the image skycart/dev:0123abcd.
+
+    Moto falls short of CloudFormation in four ways that shape these tests:
+    - A stack that a change set created has no outputs (moto builds them in CreateStack and UpdateStack
+      only), and `stack deploy` finds the service through them: this stack is made with CreateStack and
+      `stack deploy` updates it. Stacks that `stack deploy` creates are read through their resources.
+    - An update re-registers a task definition from the raw CloudFormation properties (no camelCase, no
+      Cpu) and misses parameters that reach it through a Condition: what an update hands CloudFormation is
+      read from the stack's parameters, and the image they render from a stack moto creates with them.
+    - It cannot reuse a List parameter's previous value, and reports it as a Python list: every deploy
+      passes those again, and the rendering stack gets them as they were handed.
+    """
+
+    name = "skycart-dev-service"
+
+    def __init__(self, endpoint: str, template: Path) -> None:
+        self.account = MotoAccount(endpoint, "123456789012")
+        handed = deploy_environment(self.account, "dev", nested=("Network",), with_bootstrap=False).handed("Service")
+        template.write_text(json.dumps(moto_variant("service.yaml", handed)))
+        self.outputs = create_stack(self.account, self.name, "service.yaml", {**handed, "ImageTag": "0123abcd"})
+        image = set(ecs.IMAGE_PARAMETERS)
+        self.parameters = [f"{k}={v}" for k, v in handed.items() if k not in {*changesets.OWNED_PARAMETERS, *image}]
+        declared = load_template(TEMPLATE_DIR / "service.yaml")["Parameters"]
+        self.lists = {k: handed[k] for k, v in declared.items() if v["Type"].startswith("List<")}
+        self.endpoint, self.template = endpoint, template
+        self.ecs = aws.client("ecs", endpoint, REGION)
+        self.cloudformation = aws.client("cloudformation", endpoint, REGION)
+
+    def deploy(self, *extra: str, stack_name: str = name) -> Any:
+        arguments = ["stack", "deploy", "--env", "dev", "--stack-name", stack_name, "--template", str(self.template)]
+        endpoint = ["--endpoint-url", self.endpoint, "--region", REGION, "--poll-seconds", "0.1"]
+        lists = [f"--parameter={key}={value}" for key, value in self.lists.items()]
+        return CliRunner(env=WIDE).invoke(app, [*arguments, *endpoint, *lists, *extra])
+
+    def create(self, stack_name: str, *extra: str) -> Any:
+        return self.deploy(
+            *(f"--parameter={parameter}" for parameter in self.parameters), *extra, stack_name=stack_name
+        )
+
+    def service_deploy(self, image: str) -> Any:
+        arguments = ["service", "deploy", "--env", "dev", "--image", image, "--endpoint-url", self.endpoint]
+        located = ["--cluster", self.outputs["ClusterName"], "--service", self.outputs["ServiceName"]]
+        return CliRunner(env=WIDE).invoke(app, [*arguments, *located, "--region", REGION, "--poll-seconds", "0.1"])
+
+    def stack_parameters(self) -> dict[str, str]:
+        (stack,) = self.cloudformation.describe_stacks(StackName=self.name)["Stacks"]
+        return {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
+
+    def running(self) -> str:
+        """The image the service's current task definition runs."""
+        cluster, service = self.outputs["ClusterName"], self.outputs["ServiceName"]
+        return ecs.running_image(self.ecs, cluster=cluster, service=service)
+
+    def created_image(self, stack_name: str) -> str:
+        """The app image of the task definition CloudFormation created for `stack_name`."""
+        found = self.cloudformation.describe_stack_resource(StackName=stack_name, LogicalResourceId="TaskDefinition")
+        arn = found["StackResourceDetail"]["PhysicalResourceId"]
+        described = self.ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]
+        return ecs.container_image(described, container=ecs.APP_CONTAINER)
+
+    def rendered(self) -> str:
+        """The app image that the stack's current parameters give a task definition CloudFormation creates."""
+        parameters = {**self.stack_parameters(), **self.lists}
+        create_stack(self.account, "skycart-dev-rendered", "service.yaml", parameters)
+        return self.created_image("skycart-dev-rendered")
+
+
+@pytest.fixture
+def service_stack(leaves_no_state: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ServiceStack:
+    monkeypatch.setenv("MOTO_ECS_SERVICE_RUNNING", "1")  # dev's MinTasks: service deploys complete at once
+    return ServiceStack(leaves_no_state, tmp_path / "service.json")
+
+
+def test_creating_a_stack_without_an_image_is_refused_with_what_to_pass(service_stack: ServiceStack) -> None:
+    result = service_stack.create("skycart-qa-service")
+
+    assert result.exit_code == 2
+    assert "creating skycart-qa-service needs the image to run" in result.output
+    assert "--parameter ImageDigest=sha256:" in result.output
+    assert changesets.stack_status(service_stack.cloudformation, stack_name="skycart-qa-service") is None
+
+
+def test_a_tag_renders_as_repository_colon_tag_and_a_digest_as_repository_at_digest(
+    service_stack: ServiceStack,
+) -> None:
+    result = service_stack.create("skycart-qa-service", "--parameter", f"ImageDigest=sha256:{'c' * 64}")
+
+    assert result.exit_code == 0, result.output
+    assert service_stack.created_image(service_stack.name) == f"{REGISTRY}/skycart/dev:0123abcd"
+    assert service_stack.created_image("skycart-qa-service") == f"{REGISTRY}/skycart/dev@sha256:{'c' * 64}"
+
+
+def test_a_stack_created_with_an_image_runs_it(service_stack: ServiceStack) -> None:
+    result = service_stack.create("skycart-qa-service", "--image", RUNNING)
+
+    assert result.exit_code == 0, result.output
+    assert f"skycart-qa-service runs the image: {RUNNING}" in result.output
+    assert service_stack.created_image("skycart-qa-service") == RUNNING
+
+
+def test_a_stack_update_keeps_the_image_service_deploy_set(service_stack: ServiceStack) -> None:
+    assert service_stack.service_deploy(RUNNING).exit_code == 0
+
+    result = service_stack.deploy("--parameter", "TaskCpu=512")
+
+    assert result.exit_code == 0, result.output
+    assert f"skycart-dev-service keeps the image its service runs: {RUNNING}" in result.output
+    parameters = service_stack.stack_parameters()
+    assert (parameters["TaskCpu"], parameters["ImageDigest"]) == ("512", f"sha256:{'b' * 64}")
+    assert service_stack.rendered() == RUNNING
+
+
+def test_a_service_running_a_tag_keeps_that_tag(service_stack: ServiceStack) -> None:
+    assert service_stack.service_deploy(f"{REGISTRY}/skycart/dev:4567ef01").exit_code == 0
+
+    result = service_stack.deploy("--parameter", "TaskCpu=512")
+
+    assert result.exit_code == 0, result.output
+    assert service_stack.stack_parameters()["TaskCpu"] == "512"
+    assert service_stack.rendered() == f"{REGISTRY}/skycart/dev:4567ef01"
+
+
+def test_an_image_tag_given_replaces_a_kept_digest(service_stack: ServiceStack) -> None:
+    assert service_stack.service_deploy(RUNNING).exit_code == 0
+    assert service_stack.deploy("--parameter", "TaskCpu=512").exit_code == 0
+    assert service_stack.stack_parameters()["ImageDigest"] == f"sha256:{'b' * 64}"
+
+    result = service_stack.deploy("--parameter", "ImageTag=4567ef01")
+
+    assert result.exit_code == 0, result.output
+    assert "skycart-dev-service runs the image: skycart/dev:4567ef01" in result.output
+    assert service_stack.rendered() == f"{REGISTRY}/skycart/dev:4567ef01"
+
+
+def test_an_image_given_to_stack_deploy_replaces_the_running_one(service_stack: ServiceStack) -> None:
+    assert service_stack.service_deploy(RUNNING).exit_code == 0
+    pushed = f"{REGISTRY}/skycart/dev@sha256:{'c' * 64}"
+
+    result = service_stack.deploy("--image", pushed)
+
+    assert result.exit_code == 0, result.output
+    assert f"skycart-dev-service runs the image: {pushed}" in result.output
+    assert service_stack.stack_parameters()["ImageDigest"] == f"sha256:{'c' * 64}"
+    assert service_stack.rendered() == pushed
+
+
+def test_service_deploy_of_the_running_digest_under_a_tag_has_nothing_to_do(service_stack: ServiceStack) -> None:
+    assert service_stack.service_deploy(RUNNING).exit_code == 0
+    revisions = service_stack.ecs.list_task_definitions()["taskDefinitionArns"]
+
+    result = service_stack.service_deploy(f"{REGISTRY}/skycart/dev:4567ef01@sha256:{'b' * 64}")
+
+    assert result.exit_code == 0, result.output
+    assert "already runs" in result.output
+    assert service_stack.ecs.list_task_definitions()["taskDefinitionArns"] == revisions
+    assert service_stack.running() == RUNNING
+
+
+def test_a_running_image_of_another_repository_is_refused_until_the_image_is_chosen(
+    service_stack: ServiceStack,
+) -> None:
+    elsewhere = f"{REGISTRY}/skycart/sandbox@sha256:{'d' * 64}"
+    assert service_stack.service_deploy(elsewhere).exit_code == 0
+
+    refused = service_stack.deploy("--parameter", "TaskCpu=512")
+    chosen = service_stack.deploy("--parameter", "TaskCpu=512", "--parameter", "ImageTag=0123abcd")
+
+    assert refused.exit_code == 1
+    assert f"runs {elsewhere}, outside the stack's ImageRepositoryName skycart/dev" in refused.output
+    assert chosen.exit_code == 0, chosen.output
+    assert service_stack.stack_parameters()["TaskCpu"] == "512"
+    assert service_stack.rendered() == f"{REGISTRY}/skycart/dev:0123abcd"
+
+
+def test_an_image_outside_the_stacks_registry_is_refused(service_stack: ServiceStack) -> None:
+    other_account = f"210987654321.dkr.ecr.eu-west-1.amazonaws.com/skycart/dev@sha256:{'e' * 64}"
+
+    result = service_stack.deploy("--image", other_account)
+
+    assert result.exit_code == 2
+    assert "outside the stack's registry 123456789012.dkr.ecr.eu-west-1" in result.output
+    assert service_stack.stack_parameters()["ImageTag"] == "0123abcd"
+
+
+@pytest.mark.parametrize(
+    ("uri", "expected"),
+    [
+        (RUNNING, ecs.ImageReference(REGISTRY, "skycart/dev", None, f"sha256:{'b' * 64}")),
+        (f"{REGISTRY}/skycart/dev:0123abcd", ecs.ImageReference(REGISTRY, "skycart/dev", "0123abcd")),
+        ("localhost:5000/skycart:1.2@sha256:ab", ecs.ImageReference("localhost:5000", "skycart", "1.2", "sha256:ab")),
+        ("library/skycart", ecs.ImageReference("", "library/skycart")),
+    ],
+)
+def test_an_image_uri_splits_into_registry_repository_tag_and_digest(uri: str, expected: ecs.ImageReference) -> None:
+    assert ecs.ImageReference.parse(uri) == expected

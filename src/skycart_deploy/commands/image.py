@@ -28,7 +28,10 @@ DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Print the command
 def build(
     repository: Annotated[
         str,
-        typer.Option("--repository", help="Repository URI, e.g. <account>.dkr.ecr.<region>.amazonaws.com/skycart/dev."),
+        typer.Option(
+            "--repository",
+            help="Image name or repository URI, e.g. skycart or <account>.dkr.ecr.<region>.amazonaws.com/skycart/dev",
+        ),
     ],
     tag: TagOption,
     context: Annotated[Path, typer.Option("--context", help="Build context folder.")] = Path("."),

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from skycart_deploy import aws, changesets, packaging, stacks
+from skycart_deploy import aws, changesets, ecs, packaging, stacks
 from skycart_deploy.cfn import Unresolved, load_template
 from skycart_deploy.commands import options
 from skycart_deploy.progress import WaitTimedOut
@@ -90,6 +90,14 @@ def deploy(
         list[str] | None,
         typer.Option("--parameter", "-p", help="K=V, repeatable; parameters not given keep their current value."),
     ] = None,
+    image: Annotated[
+        str | None,
+        typer.Option(
+            "--image",
+            help="App image to run, best by digest (repository@sha256:...); default: the image the service runs now.",
+            show_default=False,
+        ),
+    ] = None,
     role_arn: Annotated[
         str | None, typer.Option("--role-arn", help="Role CloudFormation deploys with.", show_default=False)
     ] = None,
@@ -121,10 +129,18 @@ def deploy(
         if not equals or not key:
             raise typer.BadParameter(f"{item!r} is not K=V", param_hint="--parameter")
         given[key] = value
+    twice = sorted(set(packaging.PARAMETERS) & set(given)) if package_bucket else []
+    if twice:
+        raise typer.BadParameter(f"{', '.join(twice)} come from --package-bucket", param_hint="--parameter")
+    template_body = path.read_text(encoding="utf-8")
+    loaded = load_template(path)
+    cloudformation = aws.client("cloudformation", endpoint_url, region)
+    # Before packaging: a stack that cannot be told its image is refused before anything is uploaded.
+    given |= _image_parameters(
+        console, cloudformation, aws.client("ecs", endpoint_url, region), stack_name=name, template=loaded,
+        given=given, image=image,
+    )  # fmt: skip
     if package_bucket:
-        twice = sorted(set(packaging.PARAMETERS) & set(given))
-        if twice:
-            raise typer.BadParameter(f"{', '.join(twice)} come from --package-bucket", param_hint="--parameter")
         given |= _package(
             console, root_template=path, bucket=package_bucket, dry_run=False, endpoint_url=endpoint_url, region=region
         )
@@ -134,11 +150,11 @@ def deploy(
 
     try:
         result = changesets.deploy_stack(
-            aws.client("cloudformation", endpoint_url, region),
+            cloudformation,
             stack_name=name,
             environment=env,
-            template_body=path.read_text(encoding="utf-8"),
-            template=load_template(path),
+            template_body=template_body,
+            template=loaded,
             parameters=given,
             role_arn=role_arn,
             dry_run=dry_run,
@@ -194,6 +210,33 @@ def package(
     )
     for key, value in parameters.items():
         typer.echo(f"{key}={value}")
+
+
+def _image_parameters(
+    console: Console,
+    cloudformation: Any,
+    ecs_client: Any,
+    *,
+    stack_name: str,
+    template: dict[str, Any],
+    given: dict[str, str],
+    image: str | None,
+) -> dict[str, str]:
+    """The image parameters to add to `given`, said out loud: the image given, or the one the service runs."""
+    try:
+        chosen = ecs.stack_image(
+            cloudformation, ecs_client, stack_name=stack_name, template=template, given=given, image=image
+        )
+    except ValueError as problem:
+        raise typer.BadParameter(str(problem), param_hint="--image") from problem
+    except (ecs.ImageNotKept, ClientError, BotoCoreError) as refused:
+        console.print(f"[red]cannot deploy {stack_name}[/]: {escape(str(refused))}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from refused
+    if chosen is None:
+        return {}
+    verb = "keeps the image its service runs" if chosen.source == "kept" else "runs the image"
+    console.print(f"{stack_name} {verb}: {chosen.image}", highlight=False, soft_wrap=True)
+    return chosen.parameters
 
 
 def _root_template(template: Path | None) -> Path:
