@@ -8,6 +8,7 @@ the policy tests cover those resources from the parsed templates.
 from __future__ import annotations
 
 import socket
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -38,8 +39,11 @@ def account() -> Iterator[MotoAccount]:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=_free_port(), verbose=False)
     server.start()
     host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    # moto servers in one process share state, and S3 bucket names are global even across accounts.
+    urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")).close()
     try:
-        yield MotoAccount(f"http://{host}:{port}")
+        yield MotoAccount(endpoint)
     finally:
         server.stop()
 
