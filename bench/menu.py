@@ -188,7 +188,7 @@ def _tree_pss_mib(pid: int) -> float:
 def _wrk(url: str, key: str, seconds: float, connections: int) -> tuple[float, float, int]:
     """(requests/s, p99 ms, non-2xx answers and socket errors)."""
     out = subprocess.run(
-        [*_pinned(1), "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-H", f"X-Api-Key: {key}", url],
+        [*_pinned(1), "wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--latency", "-H", f"X-Api-Key: {key}", url],
         capture_output=True,
         text=True,
         check=True,

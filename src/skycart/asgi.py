@@ -3,18 +3,20 @@ production server behind `skycart serve`: a gunicorn master supervising uvicorn 
 
 Why gunicorn with uvicorn workers and not granian: bench/menu.py serves the flight menu and a
 bare ASGI app from one worker pinned to one core on each, in interleaved rounds (bench/README.md
-has the table). Throughput, p99 and memory do not separate them: on the warm menu, the hot path,
-gunicorn served 2-10 % more requests/s in each of five runs, on the cold menu and the bare app
-they were within 7 % either way; p99 at 32 connections (21-23 ms for the warm menu) moved by up
-to 20 % in either direction from run to run; master and worker together took 88 and 90 MiB.
-SIGTERM under load drained every accepted request on both, metering was flushed and the exit
-code was 0; granian stopped faster (0.07 s against 0.4 s) and closed fewer connections before
-reading them, which no client behind a load balancer that deregisters a task before stopping it
-sees. What settles it is a request that outlives the stop: uvicorn gives in-flight requests
+has the table). Throughput does not decide it. Since the warm menu is answered before routing,
+granian serves it faster (20.6k against 14.9k requests/s, every round, p99 8.0 against 9.2 ms at
+32 connections); on the bare app gunicorn was ahead in every round (38.2k against 35.7k), on the
+cold menu they were even; with either server the warm menu is well past a quarter of the bare
+app's rate with p99 under 10 ms. Master and worker together took 91 and 93 MiB. SIGTERM under
+load drained every accepted request on both, metering was flushed and the exit code was 0;
+granian stopped faster (0.07 s against 0.4 s) and closed fewer connections before reading them,
+which no client behind a load balancer that deregisters a task before stopping it sees. What
+settles it is a request that outlives the stop: uvicorn gives in-flight requests
 IN_FLIGHT_SECONDS, then cancels them and still runs the app's lifespan shutdown (metering and
 logs flushed, pools closed); granian's only bound is killing the worker (no lifespan shutdown,
-that worker's unflushed metering lost), and it exits 0 all the same. And gunicorn replaces a
-worker whose event loop stops answering its heartbeat; granian does not.
+that worker's unflushed metering lost: billing truth), and it exits 0 all the same. And gunicorn
+replaces a worker whose event loop stops answering its heartbeat; granian does not. A task that
+needs more warm-menu throughput gets another worker or another task; lost usage cannot be had back.
 
 The master imports neither the app nor anything that opens a connection, and no --preload:
 each worker builds the app after the fork, and its lifespan builds the engine, the Redis client
