@@ -123,6 +123,13 @@ def server(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[L
         assets_dir=tmp_path_factory.mktemp("assets"),
     )
     upgrade(settings)
+    with serving(settings, "sqlite" if backend.startswith("sqlite") else "mariadb") as live:
+        yield live
+
+
+@contextmanager
+def serving(settings: Settings, backend: str) -> Iterator[LiveServer]:
+    """The app for `settings` served by uvicorn in a thread on a free port, until the block ends."""
     port = _free_port()
     app = create_app(settings)
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
@@ -134,9 +141,11 @@ def server(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[L
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("test server did not start")
         time.sleep(0.02)
-    yield LiveServer(f"http://127.0.0.1:{port}", settings, "sqlite" if backend.startswith("sqlite") else "mariadb", app)
-    uv.should_exit = True
-    thread.join(timeout=20)
+    try:
+        yield LiveServer(f"http://127.0.0.1:{port}", settings, backend, app)
+    finally:
+        uv.should_exit = True
+        thread.join(timeout=20)
 
 
 @pytest.fixture(scope="session")

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import io
 import re
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -15,15 +13,13 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from PIL import Image
 
 from skycart.airlines import service as airline_service
-from skycart.app import create_app
 from skycart.cli import run_in_transaction
 from skycart.config import Settings
 from skycart.platform.migrate import upgrade
-from tests.conftest import LiveServer, _free_port, scratch_database, service_missing
+from tests.conftest import LiveServer, scratch_database, service_missing, serving
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = [
@@ -83,20 +79,8 @@ def web_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]
             assets_dir=tmp_path_factory.mktemp("web-assets"),
         )
         upgrade(settings)
-        config = uvicorn.Config(
-            create_app(settings), host="127.0.0.1", port=_free_port(), log_config=None, lifespan="on"
-        )
-        uv = uvicorn.Server(config)
-        thread = threading.Thread(target=uv.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 20
-        while not uv.started:
-            if time.monotonic() > deadline or not thread.is_alive():
-                raise RuntimeError("web test server did not start")
-            time.sleep(0.02)
-        yield LiveServer(f"http://127.0.0.1:{config.port}", settings, "sqlite", config.app)
-        uv.should_exit = True
-        thread.join(timeout=20)
+        with serving(settings, "sqlite") as live:
+            yield live
 
 
 @pytest.fixture(scope="session")
