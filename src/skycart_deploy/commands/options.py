@@ -23,3 +23,4 @@ RegionOption = Annotated[
         "--region", envvar="AWS_REGION", help="AWS region (default: the AWS configuration's).", show_default=False
     ),
 ]
+EnvOption = Annotated[str, typer.Option("--env", "-e", help="Environment: dev, stage, qa or prod.")]

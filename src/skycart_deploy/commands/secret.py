@@ -17,7 +17,7 @@ app = typer.Typer(help="The database secret: start a rotation and follow it.", n
 
 @app.command()
 def rotate(
-    env: Annotated[str, typer.Option("--env", "-e", help="Environment: dev, stage, qa or prod.")],
+    env: options.EnvOption,
     secret_id: Annotated[
         str | None,
         typer.Option(

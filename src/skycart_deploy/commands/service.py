@@ -18,7 +18,7 @@ app = typer.Typer(help="The ECS service: deploy a new image as a new task-defini
 
 @app.command()
 def deploy(
-    env: Annotated[str, typer.Option("--env", "-e", help="Environment: dev, stage, qa or prod.")],
+    env: options.EnvOption,
     image: Annotated[str, typer.Option("--image", help="Image to run, best by digest (repository@sha256:...).")],
     cluster: Annotated[
         str | None, typer.Option("--cluster", help="Default: the root stack's ClusterName output.", show_default=False)

@@ -81,7 +81,7 @@ def lint(
 
 @app.command()
 def deploy(
-    env: Annotated[str, typer.Option("--env", "-e", help="Environment: dev, stage, qa or prod.")],
+    env: options.EnvOption,
     template: RootTemplateOption = None,
     stack_name: Annotated[
         str | None, typer.Option("--stack-name", help="Stack (default: skycart-<env>).", show_default=False)
