@@ -27,6 +27,11 @@ def status_class(status: int) -> str:
     return STATUS_CLASSES[min(max(status // 100, 1), 5)]
 
 
+# Looked up per request, so computed once: the class of every valid status, and bucket bounds in µs.
+_CLASS_OF = {status: status_class(status) for status in range(100, 600)}
+_BOUNDS_US = [ms * 1000 for ms in LATENCY_BUCKETS_MS]
+
+
 def merge_into(target: dict, source: Iterable[tuple[object, list[int]]]) -> None:
     for key, row in source:
         existing = target.get(key)
@@ -56,7 +61,7 @@ class UsageAggregator:
         bytes_out: int,
         billable: bool,
     ) -> None:
-        key = (int(time.time() // 60), airline, route, method, status_class(status))
+        key = (int(time.time()) // 60, airline, route, method, _CLASS_OF.get(status) or status_class(status))
         row = self.current.get(key)
         if row is None:
             row = self.current[key] = [0] * ROW_WIDTH
@@ -65,11 +70,12 @@ class UsageAggregator:
             row[ERRORS] += 1
         if billable:
             row[BILLABLE] += 1
-        row[BYTES_IN] += bytes_in
+        if bytes_in:
+            row[BYTES_IN] += bytes_in
         row[BYTES_OUT] += bytes_out
         micros = int(seconds * 1_000_000)
         row[LATENCY_US] += micros
-        row[FIRST_BUCKET + bisect_left(LATENCY_BUCKETS_MS, micros / 1000)] += 1
+        row[FIRST_BUCKET + bisect_left(_BOUNDS_US, micros)] += 1
 
     def take(self) -> Batch:
         """Hand over everything counted so far and start afresh (atomic within the event loop)."""

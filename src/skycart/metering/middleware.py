@@ -78,25 +78,24 @@ class MeteringMiddleware:
                 return
         counts = [0, 0, 500]  # bytes in, bytes out, status
 
-        async def receive_counting() -> Any:
-            message = await receive()
-            if message["type"] == "http.request":
-                counts[0] += len(message.get("body", b""))
-            return message
-
         async def send_counting(message: Any) -> None:
-            if message["type"] == "http.response.start":
-                counts[2] = message["status"]
-                limits = scope.get(RATELIMIT)
-                extra = (
-                    [(b"x-request-id", request_id.encode()), *limits]
-                    if limits
-                    else [(b"x-request-id", request_id.encode())]
-                )
-                message["headers"] = [*message.get("headers", ()), *extra]
-            elif message["type"] == "http.response.body":
+            kind = message["type"]
+            if kind == "http.response.body":
                 counts[1] += len(message.get("body", b""))
+            elif kind == "http.response.start":
+                counts[2] = message["status"]
+                headers = [*message.get("headers", ()), (b"x-request-id", request_id.encode())]
+                headers.extend(scope.get(RATELIMIT, ()))
+                message["headers"] = headers
             await send(message)
+
+        if has_body:
+
+            async def receive_counting() -> Any:
+                message = await receive()
+                if message["type"] == "http.request":
+                    counts[0] += len(message.get("body", b""))
+                return message
 
         try:
             # A request without a body (most GETs) needs no counting wrapper around `receive`.
