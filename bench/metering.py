@@ -77,6 +77,27 @@ def _serve(env: dict[str, str], port: int) -> subprocess.Popen:
     raise RuntimeError("server did not start")
 
 
+def _tree_cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process and all its descendants (the server's master and worker)."""
+    children: dict[int, list[int]] = {}
+    stats: dict[int, list[str]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            stats[int(entry.name)] = fields
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    ticks, stack = 0, [pid]
+    while stack:
+        current = stack.pop()
+        stack.extend(children.get(current, []))
+        if current in stats:
+            ticks += int(stats[current][11]) + int(stats[current][12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def _wrk(url: str, key: str, seconds: int, connections: int) -> tuple[float, float, int]:
     out = subprocess.run(
         [*_pinned(1), "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-H", f"X-Api-Key: {key}", url],
@@ -154,7 +175,7 @@ def main() -> None:
     menus = {"fast": "", "routed": "&via=route"}
     menus = {name: query for name, query in menus.items() if args.menu in (name, "both")}
     combos = [(menu, name) for menu in menus for name in VARIANTS]
-    results: dict[tuple[str, str], list[tuple[float, float, int, float]]] = {combo: [] for combo in combos}
+    results: dict[tuple[str, str], list[tuple[float, float, int, float, float]]] = {combo: [] for combo in combos}
     for round_no in range(args.rounds):
         shift = round_no * 2 % len(combos)
         for menu, name in combos[shift:] + combos[:shift]:
@@ -165,28 +186,37 @@ def main() -> None:
             try:
                 _wrk(url, key, 2, args.connections)  # warm-up
                 calls_before = _store_calls(base, operator) if name != "off" else 0.0
+                cpu_before = _tree_cpu_seconds(proc.pid)
                 rps, p99, non2xx = _wrk(url, key, args.seconds, args.connections)
+                # CPU per request is steadier than requests/s when other work shares the machine.
+                cpu_us = (_tree_cpu_seconds(proc.pid) - cpu_before) * 1e6 / (rps * args.seconds)
                 calls = (_store_calls(base, operator) - calls_before) / args.seconds if name == "limited" else 0.0
             finally:
                 proc.send_signal(signal.SIGTERM)
                 proc.wait(timeout=30)
-            results[(menu, name)].append((rps, p99, non2xx, calls))
+            results[(menu, name)].append((rps, p99, non2xx, calls, cpu_us))
             console.print(
-                f"round {round_no + 1} {menu:<6} {name:<9} {rps:9.0f} req/s  p99 {p99:6.1f} ms  non-2xx {non2xx}"
+                f"round {round_no + 1} {menu:<6} {name:<9} {rps:9.0f} req/s  p99 {p99:6.1f} ms  "
+                f"CPU {cpu_us:6.1f} µs/request  non-2xx {non2xx}"
             )
     shutil.rmtree(workdir, ignore_errors=True)
 
     table = Table(title=f"warm flight menu, 1 server process, {args.rounds} interleaved rounds of {args.seconds} s")
-    for column in ("menu", "variant", "median req/s", "vs off (median of rounds)", "median p99 ms", "non-2xx"):
+    columns = ("menu", "variant", "median req/s", "vs off (median of rounds)", "CPU µs/request", "vs off by CPU")
+    for column in (*columns, "median p99 ms", "non-2xx", "Redis calls/s"):
         table.add_column(column, justify="right")
-    table.add_column("Redis calls/s", justify="right")
     for (menu, name), runs in results.items():
-        ratios = [run[0] / off[0] for run, off in zip(runs, results[(menu, "off")], strict=True)]
+        offs = results[(menu, "off")]
+        ratios = [run[0] / off[0] for run, off in zip(runs, offs, strict=True)]
+        # A server held at full load by wrk serves in inverse proportion to its CPU per request.
+        cpu_ratios = [off[4] / run[4] for run, off in zip(runs, offs, strict=True)]
         table.add_row(
             menu,
             name,
             f"{statistics.median(r[0] for r in runs):.0f}",
             f"{statistics.median(ratios):.3f}",
+            f"{statistics.median(r[4] for r in runs):.1f}",
+            f"{statistics.median(cpu_ratios):.3f}",
             f"{statistics.median(r[1] for r in runs):.1f}",
             str(sum(r[2] for r in runs)),
             f"{statistics.median(r[3] for r in runs):.1f}" if name == "limited" else "-",
