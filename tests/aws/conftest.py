@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -11,12 +13,11 @@ from tests.conftest import _free_port
 AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "eu-central-1"}
 
 
-@pytest.fixture
-def moto_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+@contextmanager
+def moto_server() -> Iterator[str]:
+    """A moto server on 127.0.0.1 and a free port; its endpoint URL until the block ends."""
     from moto.server import ThreadedMotoServer
 
-    for name, value in AWS_ENV.items():
-        monkeypatch.setenv(name, value)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=_free_port(), verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -24,3 +25,16 @@ def moto_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         yield f"http://{host}:{port}"
     finally:
         server.stop()
+
+
+def reset_moto(endpoint: str) -> None:
+    """Empty every account: moto servers in one process share their state (and S3 bucket names are global)."""
+    urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")).close()
+
+
+@pytest.fixture
+def moto_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    for name, value in AWS_ENV.items():
+        monkeypatch.setenv(name, value)
+    with moto_server() as endpoint:
+        yield endpoint

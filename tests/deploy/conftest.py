@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import urllib.request
-
 import pytest
 
-from tests.aws.conftest import AWS_ENV, moto_endpoint  # noqa: F401  (re-exported fixture)
+from tests.aws.conftest import AWS_ENV, moto_endpoint, reset_moto  # noqa: F401  (re-exported fixture)
 
 
 @pytest.fixture
 def fresh_moto(moto_endpoint: str) -> str:  # noqa: F811  (the fixture imported above)
     """moto_endpoint with an empty account: moto servers in one process share their state, so reset it first."""
-    urllib.request.urlopen(urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST")).close()
+    reset_moto(moto_endpoint)
     return moto_endpoint

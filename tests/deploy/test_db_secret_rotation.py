@@ -253,17 +253,22 @@ def test_the_first_rotation_creates_the_user_with_all_privileges_on_the_app_data
     assert any(line.startswith(f"GRANT ALL PRIVILEGES ON `{rig.dbname}`.*") for line in granted), granted
 
 
+def _sabotage_pending_user(rig: Rig, sabotage: str) -> None:
+    """Change the pending user behind the rotation's back: a new password, or no user at all."""
+    clone = f"{rig.user}_clone"
+    if sabotage == "password changed":
+        _mariadb_admin(f"ALTER USER '{clone}'@'%' IDENTIFIED BY 'changed-behind-its-back'")
+    else:
+        _mariadb_admin(f"DROP USER '{clone}'@'%'")
+
+
 @pytest.mark.parametrize("sabotage", ["password changed", "user dropped"])
 def test_a_failing_test_step_raises_and_leaves_awscurrent_untouched(rig: Rig, sabotage: str) -> None:
     current_version = next(version for version, labels in rig.stages().items() if CURRENT in labels)
     token = rig.begin()
     rig.step("createSecret", token)
     rig.step("setSecret", token)
-    clone = f"{rig.user}_clone"
-    if sabotage == "password changed":
-        _mariadb_admin(f"ALTER USER '{clone}'@'%' IDENTIFIED BY 'changed-behind-its-back'")
-    else:
-        _mariadb_admin(f"DROP USER '{clone}'@'%'")
+    _sabotage_pending_user(rig, sabotage)
     with pytest.raises(pymysql.err.OperationalError):
         rig.step("testSecret", token)
     assert CURRENT in rig.stages()[current_version] and PENDING in rig.stages()[token]
@@ -275,11 +280,7 @@ def test_a_retried_set_step_repairs_a_pending_user_changed_behind_its_back(rig: 
     token = rig.begin()
     rig.step("createSecret", token)
     rig.step("setSecret", token)
-    clone = f"{rig.user}_clone"
-    if sabotage == "password changed":
-        _mariadb_admin(f"ALTER USER '{clone}'@'%' IDENTIFIED BY 'changed-behind-its-back'")
-    else:
-        _mariadb_admin(f"DROP USER '{clone}'@'%'")
+    _sabotage_pending_user(rig, sabotage)
     rig.step("setSecret", token)
     rig.step("testSecret", token)
     rig.step("finishSecret", token)

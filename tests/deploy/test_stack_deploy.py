@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +22,7 @@ from typer.testing import CliRunner
 from skycart_deploy import aws, changesets, ecs
 from skycart_deploy.cfn import load_template
 from skycart_deploy.cli import app
+from tests.aws.conftest import reset_moto
 from tests.infra.moto_stacks import REGION, MotoAccount, create_stack, deploy_environment, moto_variant
 from tests.infra.templates import TEMPLATE_DIR
 
@@ -227,7 +227,7 @@ def test_initial_desired_count_is_min_tasks_when_creating_and_zero_on_update() -
 def leaves_no_state(fresh_moto: str) -> Iterator[str]:
     """fresh_moto, reset again afterwards: moto's S3 names are global, and later suites create the same buckets."""
     yield fresh_moto
-    urllib.request.urlopen(urllib.request.Request(f"{fresh_moto}/moto-api/reset", method="POST")).close()
+    reset_moto(fresh_moto)
 
 
 def test_service_stack_starts_with_min_tasks_then_updates_with_zero(leaves_no_state: str) -> None:

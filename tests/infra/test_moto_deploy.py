@@ -7,14 +7,12 @@ the policy tests cover those resources from the parsed templates.
 
 from __future__ import annotations
 
-import socket
-import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from moto.server import ThreadedMotoServer
 
+from tests.aws.conftest import moto_server, reset_moto
 from tests.infra.moto_stacks import (
     MOTO_MISSING_RESOURCES,
     MOTO_SKIPS,
@@ -28,24 +26,11 @@ from tests.infra.templates import config, resources
 pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS:UserWarning")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def account() -> Iterator[MotoAccount]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=_free_port(), verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    # moto servers in one process share state, and S3 bucket names are global even across accounts.
-    urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")).close()
-    try:
+    with moto_server() as endpoint:
+        reset_moto(endpoint)
         yield MotoAccount(endpoint)
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module", params=["dev", "prod"])
