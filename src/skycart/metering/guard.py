@@ -35,10 +35,9 @@ class PlanBook:
         self._loading: SingleFlight[PlanTerms] = SingleFlight()
 
     async def terms_for(self, tenant: Tenant) -> PlanTerms:
-        cached = self._cache.get(tenant.code)
-        now = time.monotonic()
-        if cached is not None and cached[1] > now:
-            return cached[0]
+        found = self.cached(tenant)
+        if found is not None:
+            return found
         return await self._loading.do(tenant.code, lambda: self._load(tenant))
 
     def cached(self, tenant: Tenant) -> PlanTerms | None:
