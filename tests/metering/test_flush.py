@@ -6,12 +6,25 @@ import asyncio
 import time
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from skycart.config import Settings
-from skycart.metering.aggregate import BILLABLE, REQUESTS, UsageAggregator
+from skycart.metering.aggregate import (
+    BILLABLE,
+    BYTES_OUT,
+    ERRORS,
+    FIRST_BUCKET,
+    LATENCY_US,
+    REQUESTS,
+    ROW_WIDTH,
+    UsageAggregator,
+    merge_into,
+    status_class,
+)
 from skycart.metering.flusher import Flusher
-from skycart.metering.models import MeteringFlush, UsageHour, UsageMinute
+from skycart.metering.models import LATENCY_BUCKETS_MS, MeteringFlush, UsageHour, UsageMinute
 from skycart.metering.sink import DatabaseSink
 from skycart.platform.db import create_engine, create_sessionmaker
 from skycart.platform.migrate import upgrade
@@ -108,3 +121,45 @@ def test_the_aggregator_keys_by_minute_route_and_status_class() -> None:
     assert (client_errors[REQUESTS], client_errors[BILLABLE]) == (2, 1), "a refused request is not billable"
     assert aggregator.take() == {}, "taking empties the table"
     assert aggregator.live_totals()[("AAA", "/v1/orders/{order_id}", "GET", "4xx")][REQUESTS] == 2
+
+
+# One step: (seconds the clock moves on, airline, status, latency ms, whether the flusher takes first).
+STEP = st.tuples(
+    st.sampled_from([0.0, 0.4, 7.0, 59.9, 60.0, 61.5]),
+    st.sampled_from(["AAA", "BBB"]),
+    st.sampled_from([200, 201, 304, 404, 429, 503]),
+    st.sampled_from([0.2, 1.0, 1.001, 40.0, 9000.0]),
+    st.booleans(),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(steps=st.lists(STEP, max_size=40), start=st.floats(1.7e9, 1.8e9))
+def test_every_request_lands_once_in_the_row_of_its_own_minute(steps, start: float) -> None:
+    """Rows are found through a per-minute cache: across minute ends and takes, counts match a plain tally."""
+    now = [start]
+    aggregator = UsageAggregator(clock=lambda: now[0])
+    expected: dict[tuple, list[int]] = {}
+    taken: dict[tuple, list[int]] = {}
+    for advance, airline, status, latency_ms, take_first in steps:
+        if take_first:
+            merge_into(taken, aggregator.take().items())
+        now[0] += advance
+        aggregator.record(
+            airline, "/v1/flights/{flight_id}/menu", "GET", status, latency_ms / 1000, 0, 10, status < 400
+        )
+        row = expected.setdefault(
+            (int(now[0]) // 60, airline, "/v1/flights/{flight_id}/menu", "GET", status_class(status)), [0] * ROW_WIDTH
+        )
+        row[REQUESTS] += 1
+        row[ERRORS] += status >= 400
+        row[BILLABLE] += status < 400
+        row[BYTES_OUT] += 10
+        row[LATENCY_US] += int(latency_ms / 1000 * 1_000_000)
+        bucket = next(
+            (i for i, bound in enumerate(LATENCY_BUCKETS_MS) if int(latency_ms * 1000) <= bound * 1000),
+            len(LATENCY_BUCKETS_MS),
+        )
+        row[FIRST_BUCKET + bucket] += 1
+    merge_into(taken, aggregator.take().items())
+    assert taken == expected
