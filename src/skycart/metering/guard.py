@@ -69,6 +69,19 @@ class AirlineGuard:
         plan = await self.plans.terms_for(tenant)
         await self.admit(request.scope, tenant, plan, method=request.method, template=getattr(route, "path", ""))
 
+    def admit_now(self, scope: dict[str, Any], tenant: Tenant, plan: PlanTerms, *, method: str, template: str) -> bool:
+        """`admit` without waiting: True when this process could let the request through on its own;
+        False when the caller must await `admit` (no leased capacity here, a refusal, a feature gate)."""
+        if (method, template) in FEATURE_GATES:
+            return False
+        if self.limiter is not None:
+            headers = self.limiter.take(tenant.code, plan)
+            if headers is None:
+                return False
+            scope[RATELIMIT] = headers
+        scope[BILLABLE] = True
+        return True
+
     async def admit(
         self, scope: dict[str, Any], tenant: Tenant, plan: PlanTerms, *, method: str, template: str
     ) -> None:

@@ -13,7 +13,7 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from skycart.metering.leases import LeaseStore, QuotaUnknown
@@ -25,7 +25,7 @@ log = logging.getLogger("skycart.limits")
 QuotaStart = Callable[[str, datetime, datetime], Awaitable[int]]
 
 
-@dataclass
+@dataclass(slots=True)
 class Lease:
     period: str
     tokens: int = 0
@@ -34,6 +34,10 @@ class Lease:
     quota_used: int = -1
     expires: float = 0.0
     granted: int = 0
+    left: int = field(init=False)  # whole tokens the shared bucket kept at leasing time
+
+    def __post_init__(self) -> None:
+        self.left = max(0, int(self.bucket_left))
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,37 +60,36 @@ class Limiter:
         self._leasing: SingleFlight[Lease] = SingleFlight()
         self.fail_open = 0
         self._last_fail_log = 0.0
-        self._period: tuple[float, str, datetime, datetime] = (0.0, "", utcnow(), utcnow())
 
-    def _current_period(self, now: float) -> tuple[str, datetime, datetime]:
-        checked, label, start, end = self._period
-        if now - checked > 1.0:
-            start, end = month_bounds(utcnow())
-            label = start.strftime("%Y-%m")
-            self._period = (now, label, start, end)
-        return label, start, end
+    @staticmethod
+    def _current_period() -> tuple[str, datetime, datetime]:
+        start, end = month_bounds(utcnow())
+        return start.strftime("%Y-%m"), start, end
 
-    def _take(self, airline: str, plan: PlanTerms, now: float, period: str) -> Decision | None:
-        """Spend one leased token (and quota unit), if this process holds a live one."""
+    def take(self, airline: str, plan: PlanTerms) -> list[tuple[bytes, bytes]] | None:
+        """Spend one leased token (and quota unit) if this process holds a live lease; its RateLimit
+        headers, or None when only `check` can decide. No clock other than the lease's expiry: a lease
+        never outlives the quota period it was taken in."""
         lease = self.leases.get(airline)
-        if lease is None or lease.tokens < 1 or lease.expires <= now or lease.period != period:
+        if lease is None or lease.tokens < 1 or lease.expires <= time.monotonic():
             return None
         if plan.hard_quota is not None:
             if lease.quota < 1:
                 return None
             lease.quota -= 1
         lease.tokens -= 1
-        return Decision(True, _headers(plan, lease))
+        return _headers(plan, lease.left + lease.tokens)
 
     async def check(self, airline: str, plan: PlanTerms) -> Decision:
-        now = time.monotonic()
-        period, start, end = self._current_period(now)
+        period, start, end = self._current_period()
         # Each refresh that grants tokens serves someone, so waiting callers make progress; only a
         # refresh that grants nothing (bucket or quota empty) refuses.
         for _attempt in range(64):
-            taken = self._take(airline, plan, now, period)
-            if taken is not None:
-                return taken
+            lease = self.leases.get(airline)
+            if lease is not None and lease.period == period:
+                taken = self.take(airline, plan)
+                if taken is not None:
+                    return Decision(True, taken)
             try:
                 # Concurrent requests of one airline share one lease call instead of each making one.
                 lease = await self._leasing.do(airline, lambda: self._refresh(airline, plan, period, start, end))
@@ -94,7 +97,6 @@ class Limiter:
                 return self._fail_open(airline, exc)
             if lease.granted < 1:
                 return self._refusal(plan, lease, end)
-            now = time.monotonic()
         return self._refusal(plan, self.leases[airline], end)
 
     async def _refresh(self, airline: str, plan: PlanTerms, period: str, start: datetime, end: datetime) -> Lease:
@@ -109,25 +111,27 @@ class Limiter:
         if lease is not None:
             lease.quota = 0  # handed back through `returned`
         grant = await self._lease(airline, period, start, end, plan, want, want_quota, hard, returned)
+        now = time.monotonic()
         fresh = Lease(
             period,
             grant.tokens,
             grant.quota,
             grant.bucket_left,
             grant.quota_used,
-            time.monotonic() + self.lease_ttl,
+            now + min(self.lease_ttl, (end - utcnow()).total_seconds()),
             granted=grant.tokens,
         )
         self.leases[airline] = fresh
         return fresh
 
     def _refusal(self, plan: PlanTerms, lease: Lease, end: datetime) -> Decision:
+        headers = _headers(plan, lease.left + max(0, lease.tokens))
         hard = plan.hard_quota
         if hard is not None and lease.quota_used >= hard:
             retry = max(1, math.ceil((end - utcnow()).total_seconds()))
-            return Decision(False, _headers(plan, lease), "quota_exceeded", retry)
+            return Decision(False, headers, "quota_exceeded", retry)
         retry = max(1, math.ceil((1 - lease.bucket_left) / plan.rate))
-        return Decision(False, _headers(plan, lease), "rate_limited", retry)
+        return Decision(False, headers, "rate_limited", retry)
 
     def _fail_open(self, airline: str, exc: Exception) -> Decision:
         self.fail_open += 1
@@ -193,14 +197,11 @@ class Limiter:
                         log.warning("limiter_settle_failed", extra={"airline": airline, "error": repr(exc)[:200]})
 
 
-def _headers(plan: PlanTerms, lease: Lease) -> list[tuple[bytes, bytes]]:
-    remaining = int(lease.bucket_left) + lease.tokens
-    if remaining < 0:
-        remaining = 0
+def _headers(plan: PlanTerms, remaining: int) -> list[tuple[bytes, bytes]]:
+    """RateLimit headers; `remaining` is what the shared bucket kept when leased plus this process's unspent tokens."""
     missing = plan.burst - remaining
-    reset = math.ceil(missing / plan.rate) if missing > 0 else 0
     return [
         (b"ratelimit-limit", plan.burst_header),
         (b"ratelimit-remaining", b"%d" % remaining),
-        (b"ratelimit-reset", b"%d" % reset),
+        (b"ratelimit-reset", b"%d" % math.ceil(missing / plan.rate) if missing > 0 else b"0"),
     ]
