@@ -17,7 +17,6 @@ from skycart.catalog.endpoints import router as catalog_router
 from skycart.config import Settings, get_settings
 from skycart.errors import ServiceUnavailable, install_error_handlers, problem_responses
 from skycart.flights.endpoints import router as flights_router
-from skycart.flights.fastpath import MenuFastPath
 from skycart.flights.fastpath import answer as warm_menu
 from skycart.metering import runtime as metering_runtime
 from skycart.metering.aggregate import UsageAggregator
@@ -76,19 +75,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # No OpenTelemetry here: metering and EMF are the metrics; this also spares a check per request.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
-    if not settings.metering_enabled:
-        app.add_middleware(MenuFastPath)
     install_error_handlers(app)
     aggregator = UsageAggregator()
-    if settings.metering_enabled:
-        # Added last, so outermost: it also meters what the error handlers answer. A warm menu is
-        # answered by metering's own hand (limited and counted like any request, without the app's wrappers).
-        app.add_middleware(
-            MeteringMiddleware,
-            aggregator=aggregator,
-            access_log_enabled=settings.access_log,
-            answer=warm_menu if settings.menu_cache_seconds > 0 else None,
-        )
+    # Added last, so outermost: it also meters what the error handlers answer. A warm menu is answered
+    # by its own hand (limited and counted like any request, without the app's wrappers). With metering
+    # switched off it still gives every request its id and access-log line.
+    app.add_middleware(
+        MeteringMiddleware,
+        aggregator=aggregator if settings.metering_enabled else None,
+        access_log_enabled=settings.access_log,
+        answer=warm_menu if settings.menu_cache_seconds > 0 else None,
+    )
     for router in (airlines_admin, airlines_v1, catalog_router, flights_router, orders_router, *metering_routers):
         app.include_router(router)
     app.include_router(web.router, include_in_schema=False)

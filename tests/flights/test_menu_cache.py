@@ -15,8 +15,9 @@ from skycart.app import create_app
 from skycart.cli import run_in_transaction
 from skycart.config import Settings
 from skycart.demo import seed
-from skycart.flights.fastpath import MenuFastPath
+from skycart.flights.fastpath import answer as warm_menu
 from skycart.flights.menu_cache import MenuCache
+from skycart.metering.middleware import MeteringMiddleware
 from skycart.platform.migrate import upgrade
 from tests.conftest import (
     AirlineHandle,
@@ -106,7 +107,7 @@ def test_the_fast_path_alone_answers_a_warm_menu_and_passes_everything_else_on(t
         await send({"type": "http.response.start", "status": 204, "headers": []})
         await send({"type": "http.response.body", "body": b""})
 
-    fast = MenuFastPath(route_app)
+    fast = MeteringMiddleware(route_app, None, access_log_enabled=False, answer=warm_menu)
 
     async def call(path: str, query: bytes, key: str) -> tuple[int, bytes]:
         scope = {

@@ -21,6 +21,7 @@ from skycart.orders.payments import SandboxProvider
 from skycart.platform.db import create_engine, create_sessionmaker, utcnow
 from skycart.platform.migrate import upgrade
 from skycart.platform.runtime import Runtime
+from tests.conftest import flight_body, product_body
 from tests.metering.cluster import onboard, operator_key, servers
 
 
@@ -48,6 +49,35 @@ def test_each_request_logs_one_json_line_and_each_flush_writes_emf(tmp_path: Pat
     directive = per_route[0]["_aws"]["CloudWatchMetrics"][0]
     assert directive["Namespace"] == "SkyCart" and directive["Dimensions"] == [["Airline", "Route"]]
     assert any(line["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["Airline"]] for line in emf)
+
+
+def test_with_metering_switched_off_requests_keep_their_ids_and_log_lines_and_nothing_is_counted(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'off.db'}"
+    upgrade(Settings(database_url=url))
+    op = operator_key(url)
+    env = {"SKYCART_METERING_ENABLED": "false", "SKYCART_ACCESS_LOG": "true", "SKYCART_LOG_LEVEL": "INFO"}
+    with servers(1, url, **env) as (proc,):
+        with httpx.Client(base_url=proc.url, headers={"X-Api-Key": op}) as admin:
+            code, key = onboard(admin)
+        with httpx.Client(base_url=proc.url, headers={"X-Api-Key": key}) as client:
+            assert client.post("/v1/products", json=product_body("OFF", ["EUR"])).status_code == 201
+            flight = client.post("/v1/flights", json=flight_body()).json()["id"]
+            menus = [client.get(f"/v1/flights/{flight}/menu") for _ in range(3)]  # the first renders, then warm
+            odd = client.get("/v1/products/NOPE", headers={"X-Request-Id": "has space"})
+            usage = client.get("/v1/usage", params={"granularity": "minute"})
+        time.sleep(1.5)  # a flush interval: had anything been counted, it would be stored now
+        with httpx.Client(base_url=proc.url, headers={"X-Api-Key": key}) as client:
+            assert client.get("/v1/usage", params={"granularity": "minute"}).json() == []
+        assert proc.stop() == 0
+        lines = [json.loads(line) for line in proc.proc.stdout.read().splitlines() if line.startswith("{")]
+    assert [r.status_code for r in menus] == [200, 200, 200] and odd.status_code == 404 and usage.json() == []
+    ids = [r.headers["x-request-id"] for r in (*menus, odd)]
+    assert len(set(ids)) == 4 and "has space" not in ids, "an unusable caller id is replaced by a fresh one"
+    logged = {line["request_id"]: line for line in lines if line.get("logger") == "skycart.access"}
+    assert [logged[i]["route"] for i in ids] == ["/v1/flights/{flight_id}/menu"] * 3 + ["/v1/products/{sku}"]
+    assert all(logged[i]["airline"] == code for i in ids)
 
 
 def test_emf_records_sum_per_airline_and_per_route() -> None:

@@ -1,4 +1,4 @@
-"""Pure ASGI: a warm flight menu answered from process memory before FastAPI routes anything.
+"""A warm flight menu answered from process memory before FastAPI routes anything.
 
 `GET /v1/flights/{flight_id}/menu` is the hottest read (every seat-back screen polls it). When
 everything it needs is already in this process — the caller's key, the airline's plan terms and
@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl
 
 from skycart.airlines.service import ROLE_AIRLINE, hash_key
 from skycart.errors import DomainError
-from skycart.platform.scope import AIRLINE
+from skycart.platform.scope import AIRLINE, REQUEST_ID
 
 log = logging.getLogger("skycart.menu_fast_path")
 
@@ -38,52 +38,38 @@ class RouteLabel:
 ROUTE = RouteLabel(TEMPLATE)
 
 
-class MenuFastPath:
-    """The fast path as ASGI middleware, for when metering is off (metering calls `answer` itself otherwise)."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            body = await answer(scope)
-            if body is not None:
-                await send({"type": "http.response.start", "status": 200, "headers": json_headers(body)})
-                await send({"type": "http.response.body", "body": body})
-                return
-        await self.app(scope, receive, send)
-
-
 def json_headers(body: bytes) -> list[tuple[bytes, bytes]]:
     return [_CONTENT_TYPE, (b"content-length", b"%d" % len(body))]
 
 
-async def answer(scope: dict[str, Any]) -> bytes | None:
-    """The warm menu's bytes, when this request asks for one and this process holds all it needs; else None."""
+async def answer(scope: dict[str, Any], api_key: bytes | None) -> bytes | None:
+    """The warm menu's bytes, when this request asks for one and this process holds all it needs; else None.
+
+    `api_key` is the request's X-Api-Key header (the outermost middleware has read the headers already).
+    """
     if scope["method"] != "GET":
         return None
     path = scope["path"]
     if not (path.startswith(PREFIX) and path.endswith(SUFFIX)):
         return None
     try:
-        return await _warm_menu(scope, path)
+        return await _warm_menu(scope, path, api_key)
     except Exception:  # the route answers instead, with its own error handling
-        log.exception("menu_fast_path_failed")
+        log.exception("menu_fast_path_failed", extra={"request_id": scope.get(REQUEST_ID)})
         return None
 
 
-async def _warm_menu(scope: dict[str, Any], path: str) -> bytes | None:
+async def _warm_menu(scope: dict[str, Any], path: str, api_key: bytes | None) -> bytes | None:
     flight_id = path[len(PREFIX) : -len(SUFFIX)]
     if not 0 < len(flight_id) <= 26 or "/" in flight_id:
         return None
     query = _menu_query(scope["query_string"])
     if query is None:
         return None
-    plain = _api_key(scope["headers"])
-    if plain is None:
+    if api_key is None:
         return None
     runtime = scope["app"].state.runtime
-    principal = runtime.key_cache.get(hash_key(plain))
+    principal = runtime.key_cache.get(hash_key(api_key.decode("latin-1")))
     if principal is None or principal.role != ROLE_AIRLINE or principal.tenant is None:
         return None
     tenant = principal.tenant
@@ -95,10 +81,11 @@ async def _warm_menu(scope: dict[str, Any], path: str) -> bytes | None:
         plan = guard.plans.cached(tenant)
         if plan is None:
             return None
-        try:
-            await guard.admit(scope, tenant, plan, method="GET", template=TEMPLATE)
-        except DomainError:  # the route checks again and answers the refusal in full
-            return None
+        if not guard.admit_now(scope, tenant, plan, method="GET", template=TEMPLATE):
+            try:
+                await guard.admit(scope, tenant, plan, method="GET", template=TEMPLATE)
+            except DomainError:  # the route checks again and answers the refusal in full
+                return None
     scope[AIRLINE] = tenant.code
     scope["route"] = ROUTE
     return body
@@ -117,10 +104,3 @@ def _menu_query(raw: bytes) -> dict[str, str] | None:
     if len(query) != len(pairs) or not query.keys() <= _QUERY:
         return None
     return query
-
-
-def _api_key(headers: list[tuple[bytes, bytes]]) -> str | None:
-    for name, value in headers:
-        if name == b"x-api-key":
-            return value.decode("latin-1")
-    return None
