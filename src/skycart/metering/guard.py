@@ -86,6 +86,8 @@ class AirlineGuard:
         self, scope: dict[str, Any], tenant: Tenant, plan: PlanTerms, *, method: str, template: str
     ) -> None:
         """Raise the refusal if the package does not let this request through; else mark it billable."""
+        if self.admit_now(scope, tenant, plan, method=method, template=template):
+            return
         feature = FEATURE_GATES.get((method, template))
         if feature is not None and feature not in plan.features:
             raise FeatureNotInPlan(f"the {plan.code} plan does not include {feature}", feature=feature, plan=plan.code)

@@ -43,7 +43,7 @@ class Lease:
 @dataclass(frozen=True, slots=True)
 class Decision:
     allowed: bool
-    headers: list[tuple[bytes, bytes]]
+    headers: tuple[tuple[bytes, bytes], ...]
     code: str | None = None
     retry_after: int = 0
 
@@ -60,13 +60,18 @@ class Limiter:
         self._leasing: SingleFlight[Lease] = SingleFlight()
         self.fail_open = 0
         self._last_fail_log = 0.0
+        self._period = ("", utcnow(), utcnow())  # (label, start, end) of the quota period, renewed when it ends
 
-    @staticmethod
-    def _current_period() -> tuple[str, datetime, datetime]:
-        start, end = month_bounds(utcnow())
-        return start.strftime("%Y-%m"), start, end
+    def _current_period(self) -> tuple[str, datetime, datetime]:
+        label, start, end = self._period
+        now = utcnow()
+        if not start <= now < end:
+            start, end = month_bounds(now)
+            label = start.strftime("%Y-%m")
+            self._period = (label, start, end)
+        return label, start, end
 
-    def take(self, airline: str, plan: PlanTerms) -> list[tuple[bytes, bytes]] | None:
+    def take(self, airline: str, plan: PlanTerms) -> tuple[tuple[bytes, bytes], ...] | None:
         """Spend one leased token (and quota unit) if this process holds a live lease; its RateLimit
         headers, or None when only `check` can decide. No clock other than the lease's expiry: a lease
         never outlives the quota period it was taken in."""
@@ -140,7 +145,7 @@ class Limiter:
             self._last_fail_log = now
             log.error("limiter_fail_open", extra={"airline": airline, "error": repr(exc)[:200]})
         self.leases.pop(airline, None)
-        return Decision(True, [])
+        return Decision(True, ())
 
     async def _lease(
         self,
@@ -197,11 +202,16 @@ class Limiter:
                         log.warning("limiter_settle_failed", extra={"airline": airline, "error": repr(exc)[:200]})
 
 
-def _headers(plan: PlanTerms, remaining: int) -> list[tuple[bytes, bytes]]:
+# The usual RateLimit-Reset values, made once: most answers carry one of them.
+_RESETS = tuple((b"ratelimit-reset", b"%d" % seconds) for seconds in range(64))
+
+
+def _headers(plan: PlanTerms, remaining: int) -> tuple[tuple[bytes, bytes], ...]:
     """RateLimit headers; `remaining` is what the shared bucket kept when leased plus this process's unspent tokens."""
     missing = plan.burst - remaining
-    return [
-        (b"ratelimit-limit", plan.burst_header),
+    reset = math.ceil(missing / plan.rate) if missing > 0 else 0
+    return (
+        plan.limit_header,
         (b"ratelimit-remaining", b"%d" % remaining),
-        (b"ratelimit-reset", b"%d" % math.ceil(missing / plan.rate) if missing > 0 else b"0"),
-    ]
+        _RESETS[reset] if reset < 64 else (b"ratelimit-reset", b"%d" % reset),
+    )

@@ -31,11 +31,11 @@ class PlanTerms:
     features: frozenset[str]
     # Derived once per plan, read on every request.
     hard_quota: int | None = None
-    burst_header: bytes = b""
+    limit_header: tuple[bytes, bytes] = (b"", b"")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hard_quota", None if self.overage else self.quota)
-        object.__setattr__(self, "burst_header", b"%d" % self.burst)
+        object.__setattr__(self, "limit_header", (b"ratelimit-limit", b"%d" % self.burst))
 
 
 def terms(plan: Plan) -> PlanTerms:
