@@ -1,10 +1,11 @@
 """What metering and the Redis-backed limiter cost on the request path.
 
-Serves the flight menu (`GET /v1/flights/{id}/menu`) from one server process pinned to one
-core, loads it with wrk pinned to the other, and compares three variants in the same run,
-interleaved round by round (the order rotates each round):
+Serves the flight menu (`GET /v1/flights/{id}/menu`) from one server process per variant, all
+pinned to one core and up at the same time, loads one at a time with wrk pinned to the other core,
+and compares three variants in the same run, interleaved round by round (the order rotates each
+round; every few rounds all servers are replaced by fresh processes):
 
-  off       metering and limits switched off
+  off       metering and limits switched off (requests keep their ids)
   metering  metering middleware and flusher on, limits off
   limited   metering on, and the limiter leasing from Redis
 
@@ -19,7 +20,8 @@ It prints the median requests/s of each variant, the median over rounds of its r
 the same round and menu, the median p99, and the limiter's Redis calls per second in the `limited`
 runs (read from /metrics).
 
-    .venv/bin/python bench/metering.py [--rounds 5] [--seconds 10] [--connections 32] [--menu fast|routed|both]
+    .venv/bin/python bench/metering.py [--restarts 6] [--rounds 4] [--seconds 3] [--connections 32]
+                                       [--menu fast|routed|both]
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ VARIANTS = {
     "limited": {"SKYCART_METERING_ENABLED": "true", "SKYCART_LIMITS_ENABLED": "true"},
 }
 console = Console()
+Run = tuple[float, float, int, float, float]  # req/s, p99 ms, non-2xx, Redis calls/s, CPU µs per request
 
 
 def _free_port() -> int:
@@ -152,10 +155,21 @@ def _setup(env: dict[str, str]) -> tuple[str, str, str]:
     return keys["operator"], keys["SKA"], flight
 
 
+def _measure(base: str, url: str, key: str, operator: str, pid: int, name: str, args: argparse.Namespace) -> Run:
+    calls_before = _store_calls(base, operator) if name == "limited" else 0.0
+    cpu_before = _tree_cpu_seconds(pid)
+    rps, p99, non2xx = _wrk(url, key, args.seconds, args.connections)
+    # CPU per request is steadier than requests/s when other work shares the machine.
+    cpu_us = (_tree_cpu_seconds(pid) - cpu_before) * 1e6 / (rps * args.seconds)
+    calls = (_store_calls(base, operator) - calls_before) / args.seconds if name == "limited" else 0.0
+    return rps, p99, non2xx, calls, cpu_us
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--restarts", type=int, default=6, help="fresh server processes this many times")
+    parser.add_argument("--rounds", type=int, default=4, help="interleaved rounds per set of servers")
+    parser.add_argument("--seconds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--menu", choices=("fast", "routed", "both"), default="both")
     parser.add_argument("--redis-url", default=os.environ.get("SKYCART_REDIS_URL", "redis://127.0.0.1:6379/15"))
@@ -175,33 +189,40 @@ def main() -> None:
     menus = {"fast": "", "routed": "&via=route"}
     menus = {name: query for name, query in menus.items() if args.menu in (name, "both")}
     combos = [(menu, name) for menu in menus for name in VARIANTS]
-    results: dict[tuple[str, str], list[tuple[float, float, int, float, float]]] = {combo: [] for combo in combos}
-    for round_no in range(args.rounds):
-        shift = round_no * 2 % len(combos)
-        for menu, name in combos[shift:] + combos[:shift]:
-            port = _free_port()
-            proc = _serve({**base_env, **VARIANTS[name]}, port)
-            base = f"http://127.0.0.1:{port}"
-            url = f"{base}/v1/flights/{flight}/menu?currency=EUR{menus[menu]}"
-            try:
-                _wrk(url, key, 2, args.connections)  # warm-up
-                calls_before = _store_calls(base, operator) if name != "off" else 0.0
-                cpu_before = _tree_cpu_seconds(proc.pid)
-                rps, p99, non2xx = _wrk(url, key, args.seconds, args.connections)
-                # CPU per request is steadier than requests/s when other work shares the machine.
-                cpu_us = (_tree_cpu_seconds(proc.pid) - cpu_before) * 1e6 / (rps * args.seconds)
-                calls = (_store_calls(base, operator) - calls_before) / args.seconds if name == "limited" else 0.0
-            finally:
+    results: dict[tuple[str, str], list[Run]] = {combo: [] for combo in combos}
+    for restart in range(args.restarts):
+        # One server per variant, all up at once, so that each round measures them seconds apart:
+        # this machine's speed drifts over minutes, and a new process draws a new memory layout.
+        servers: dict[str, tuple[subprocess.Popen, str]] = {}
+        try:
+            for name in VARIANTS:
+                port = _free_port()
+                servers[name] = (_serve({**base_env, **VARIANTS[name]}, port), f"http://127.0.0.1:{port}")
+            for menu, name in combos:
+                _wrk(f"{servers[name][1]}/v1/flights/{flight}/menu?currency=EUR{menus[menu]}", key, 2, args.connections)
+            for round_no in range(args.rounds):
+                shift = (restart * args.rounds + round_no) % len(combos)
+                for menu, name in combos[shift:] + combos[:shift]:
+                    proc, base = servers[name]
+                    url = f"{base}/v1/flights/{flight}/menu?currency=EUR{menus[menu]}"
+                    run = _measure(base, url, key, operator, proc.pid, name, args)
+                    results[(menu, name)].append(run)
+                    console.print(
+                        f"set {restart + 1} round {round_no + 1} {menu:<6} {name:<9} {run[0]:9.0f} req/s  "
+                        f"p99 {run[1]:6.1f} ms  CPU {run[4]:6.1f} µs/request  non-2xx {run[2]}"
+                    )
+        finally:
+            for proc, _base in servers.values():
                 proc.send_signal(signal.SIGTERM)
+            for proc, _base in servers.values():
                 proc.wait(timeout=30)
-            results[(menu, name)].append((rps, p99, non2xx, calls, cpu_us))
-            console.print(
-                f"round {round_no + 1} {menu:<6} {name:<9} {rps:9.0f} req/s  p99 {p99:6.1f} ms  "
-                f"CPU {cpu_us:6.1f} µs/request  non-2xx {non2xx}"
-            )
     shutil.rmtree(workdir, ignore_errors=True)
 
-    table = Table(title=f"warm flight menu, 1 server process, {args.rounds} interleaved rounds of {args.seconds} s")
+    rounds = args.restarts * args.rounds
+    table = Table(
+        title=f"warm flight menu, 1 server process per variant, {rounds} interleaved rounds of {args.seconds} s "
+        f"({args.restarts} sets of servers)"
+    )
     columns = ("menu", "variant", "median req/s", "vs off (median of rounds)", "CPU µs/request", "vs off by CPU")
     for column in (*columns, "median p99 ms", "non-2xx", "Redis calls/s"):
         table.add_column(column, justify="right")
