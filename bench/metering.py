@@ -20,7 +20,7 @@ It prints the median requests/s of each variant, the median over rounds of its r
 the same round and menu, the median p99, and the limiter's Redis calls per second in the `limited`
 runs (read from /metrics).
 
-    .venv/bin/python bench/metering.py [--restarts 6] [--rounds 4] [--seconds 3] [--connections 32]
+    .venv/bin/python bench/metering.py [--restarts 4] [--rounds 6] [--warmup 16] [--seconds 3] [--connections 32]
                                        [--menu fast|routed|both]
 """
 
@@ -167,8 +167,9 @@ def _measure(base: str, url: str, key: str, operator: str, pid: int, name: str, 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--restarts", type=int, default=6, help="fresh server processes this many times")
-    parser.add_argument("--rounds", type=int, default=4, help="interleaved rounds per set of servers")
+    parser.add_argument("--restarts", type=int, default=4, help="fresh server processes this many times")
+    parser.add_argument("--rounds", type=int, default=6, help="interleaved rounds per set of servers")
+    parser.add_argument("--warmup", type=int, default=16, help="seconds of load on each fresh server first")
     parser.add_argument("--seconds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--menu", choices=("fast", "routed", "both"), default="both")
@@ -198,8 +199,10 @@ def main() -> None:
             for name in VARIANTS:
                 port = _free_port()
                 servers[name] = (_serve({**base_env, **VARIANTS[name]}, port), f"http://127.0.0.1:{port}")
+            # A fresh server runs slow for its first several seconds under load (about 12 s here).
             for menu, name in combos:
-                _wrk(f"{servers[name][1]}/v1/flights/{flight}/menu?currency=EUR{menus[menu]}", key, 2, args.connections)
+                url = f"{servers[name][1]}/v1/flights/{flight}/menu?currency=EUR{menus[menu]}"
+                _wrk(url, key, max(1, args.warmup // len(menus)), args.connections)
             for round_no in range(args.rounds):
                 shift = (restart * args.rounds + round_no) % len(combos)
                 for menu, name in combos[shift:] + combos[:shift]:
