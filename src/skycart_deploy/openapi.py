@@ -4,20 +4,19 @@ FastAPI emits OpenAPI 3.1 (JSON Schema 2020-12); API Gateway imports OpenAPI 2.0
 `to_openapi30` lowers every 3.1 construct the app uses to its 3.0 form and raises `UnconvertibleSpec`,
 naming the place, for anything else. Two lowerings widen what a schema admits, on purpose: the key
 pattern of `patternProperties` and `propertyNames` go (the map's values keep their schema), because
-3.0 cannot say it and the app validates keys itself.
+3.0 cannot say it and the app validates keys itself. Model names are `model_names`' job.
 """
 
 from __future__ import annotations
 
 import copy
 import json
-import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from skycart_deploy.model_names import METHODS, escape_pointer, name_models
+
 OPENAPI_VERSION = "3.0.3"
-METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
-SCHEMA_REF_PREFIX = "#/components/schemas/"
 
 # The OpenAPI 3.0 Schema Object's fields; anything else left after lowering has no 3.0 form.
 SCHEMA_KEYS_30 = frozenset(
@@ -32,7 +31,6 @@ SCHEMA_KEYS_30 = frozenset(
 # Annotations, and propertyNames (see above): dropped without a trace.
 DROPPED_SCHEMA_KEYS = ("$schema", "$id", "$comment", "contentSchema", "propertyNames")
 ANNOTATIONS = frozenset({"title", "description", "default", "example", "deprecated", "readOnly", "writeOnly"})
-_NOT_ALPHANUMERIC = re.compile(r"[^A-Za-z0-9]")
 
 
 class UnconvertibleSpec(ValueError):
@@ -66,8 +64,7 @@ def to_openapi30(document: Mapping[str, Any]) -> dict[str, Any]:
     for path, item in (doc.get("paths") or {}).items():
         _path_item(item, _at("/paths", path))
     _components(doc.get("components") or {})
-    _name_models(doc)
-    _name_response_models(doc)
+    name_models(doc)
     return doc
 
 
@@ -338,65 +335,5 @@ def _distinct(schemas: list[Any]) -> list[Any]:
     return list(seen.values())
 
 
-def _name_models(doc: dict[str, Any]) -> None:
-    """API Gateway turns every component schema into a model, and a model's name must be alphanumeric."""
-    schemas = (doc.get("components") or {}).get("schemas") or {}
-    renamed = {name: name for name in schemas if not _NOT_ALPHANUMERIC.search(name)}
-    for name in [name for name in schemas if name not in renamed]:
-        renamed[name] = _free_name(_NOT_ALPHANUMERIC.sub("", name) or "Model", set(renamed.values()))
-    if all(old == new for old, new in renamed.items()):
-        return
-    doc["components"]["schemas"] = {renamed[name]: schema for name, schema in schemas.items()}
-    refs = {SCHEMA_REF_PREFIX + _escape(old): SCHEMA_REF_PREFIX + new for old, new in renamed.items()}
-    _rewrite_refs(doc, refs)
-
-
-def _name_response_models(doc: dict[str, Any]) -> None:
-    """A method response's schema must be a model, not an inline primitive: name each inline one."""
-    schemas = doc.setdefault("components", {}).setdefault("schemas", {})
-    for path, item in (doc.get("paths") or {}).items():
-        for method in METHODS:
-            operation = item.get(method) if isinstance(item, dict) else None
-            for status, response in ((operation or {}).get("responses") or {}).items():
-                for media in (response.get("content") or {}).values():
-                    schema = media.get("schema")
-                    if not schema or "$ref" in schema:
-                        continue
-                    hint = schema.get("title") or f"{operation.get('operationId') or method + path} {status} response"
-                    name = _free_name(_camel(hint), set(schemas))
-                    schemas[name] = schema
-                    media["schema"] = {"$ref": SCHEMA_REF_PREFIX + name}
-
-
-def _camel(text: str) -> str:
-    words = re.split(r"[^A-Za-z0-9]+", text)
-    return "".join(word[:1].upper() + word[1:] for word in words) or "Model"
-
-
-def _free_name(base: str, taken: set[str]) -> str:
-    name, number = base, 2
-    while name in taken:
-        name, number = f"{base}{number}", number + 1
-    return name
-
-
-def _rewrite_refs(node: Any, refs: Mapping[str, str]) -> None:
-    if isinstance(node, dict):
-        if isinstance(node.get("$ref"), str):
-            node["$ref"] = refs.get(node["$ref"], node["$ref"])
-        mapping = node.get("mapping") if isinstance(node.get("propertyName"), str) else None
-        if isinstance(mapping, dict):  # a discriminator's mapping names schemas by reference too
-            node["mapping"] = {key: refs.get(value, value) for key, value in mapping.items()}
-        for value in node.values():
-            _rewrite_refs(value, refs)
-    elif isinstance(node, list):
-        for value in node:
-            _rewrite_refs(value, refs)
-
-
-def _escape(token: str) -> str:
-    return token.replace("~", "~0").replace("/", "~1")
-
-
 def _at(where: str, token: str) -> str:
-    return f"{where}/{_escape(token)}"
+    return f"{where}/{escape_pointer(token)}"

@@ -149,6 +149,7 @@ def test_api_deployer_zip_holds_only_the_modules_its_handler_imports() -> None:
         "skycart_deploy/aws.py",
         "skycart_deploy/lambdas/__init__.py",
         "skycart_deploy/lambdas/api_deployer.py",
+        "skycart_deploy/model_names.py",
         "skycart_deploy/openapi.py",
     }
 
