@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from skycart.metering.leases import MemoryLeaseStore, QuotaUnknown, RedisLeaseStore
+from skycart.metering.limits import Limiter
+from skycart.metering.plans import PlanTerms
 from tests.conftest import _answers, service_missing
 
 CALL = st.tuples(st.integers(0, 7), st.integers(0, 3), st.integers(0, 3))  # want, want quota, returned
@@ -62,3 +66,33 @@ def test_redis_script_and_memory_store_grant_the_same(redis_url: str, calls, bur
             await client.aclose()
 
     asyncio.run(_run())
+
+
+def test_a_lease_ends_with_its_quota_period_and_the_next_period_counts_afresh() -> None:
+    """Leased quota units of one month are never spent in the next, whose counter starts from the database."""
+    now = [datetime(2026, 11, 30, 23, 59, 59, 500_000, tzinfo=UTC)]
+    started_from: list[tuple[datetime, datetime]] = []
+
+    async def quota_start(_airline: str, start: datetime, end: datetime) -> int:
+        started_from.append((start, end))
+        return 0
+
+    plan = PlanTerms("hard", 10_000, False, 1000.0, 1000, frozenset())
+    limiter = Limiter(MemoryLeaseStore(), quota_start, lease_seconds=0.05, lease_ttl=30.0, clock=lambda: now[0])
+
+    async def scenario() -> None:
+        for _ in range(2):  # the first lease holds one quota unit; once the counter is known, 50 at a time
+            assert (await limiter.check("AAA", plan)).allowed
+        november = limiter.leases["AAA"]
+        assert november.period == "2026-11" and (november.quota, november.quota_used) == (49, 51)
+        assert november.expires - time.monotonic() <= 0.5, "the lease ends with November, not 30 s later"
+        now[0] = datetime(2026, 12, 1, 0, 0, 0, 100_000, tzinfo=UTC)
+        while time.monotonic() < november.expires:  # November's lease runs out in real time too
+            await asyncio.sleep(0.05)
+        assert limiter.take("AAA", plan) is None, "49 November units are left, but not for December"
+        assert (await limiter.check("AAA", plan)).allowed
+        december = limiter.leases["AAA"]
+        assert december.period == "2026-12" and december.quota_used == december.granted
+        assert [start.month for start, _end in started_from] == [11, 12], "each month's counter starts once"
+
+    asyncio.run(scenario())

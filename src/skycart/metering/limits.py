@@ -50,7 +50,13 @@ class Decision:
 
 class Limiter:
     def __init__(
-        self, store: LeaseStore, quota_start: QuotaStart, *, lease_seconds: float = 0.05, lease_ttl: float = 1.0
+        self,
+        store: LeaseStore,
+        quota_start: QuotaStart,
+        *,
+        lease_seconds: float = 0.05,
+        lease_ttl: float = 1.0,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.store = store
         self.quota_start = quota_start
@@ -60,11 +66,12 @@ class Limiter:
         self._leasing: SingleFlight[Lease] = SingleFlight()
         self.fail_open = 0
         self._last_fail_log = 0.0
-        self._period = ("", utcnow(), utcnow())  # (label, start, end) of the quota period, renewed when it ends
+        self.clock = clock
+        self._period = ("", clock(), clock())  # (label, start, end) of the quota period, renewed when it ends
 
     def _current_period(self) -> tuple[str, datetime, datetime]:
         label, start, end = self._period
-        now = utcnow()
+        now = self.clock()
         if not start <= now < end:
             start, end = month_bounds(now)
             label = start.strftime("%Y-%m")
@@ -123,7 +130,7 @@ class Limiter:
             grant.quota,
             grant.bucket_left,
             grant.quota_used,
-            now + min(self.lease_ttl, (end - utcnow()).total_seconds()),
+            now + min(self.lease_ttl, (end - self.clock()).total_seconds()),
             granted=grant.tokens,
         )
         self.leases[airline] = fresh
@@ -133,7 +140,7 @@ class Limiter:
         headers = _headers(plan, lease.left + max(0, lease.tokens))
         hard = plan.hard_quota
         if hard is not None and lease.quota_used >= hard:
-            retry = max(1, math.ceil((end - utcnow()).total_seconds()))
+            retry = max(1, math.ceil((end - self.clock()).total_seconds()))
             return Decision(False, headers, "quota_exceeded", retry)
         retry = max(1, math.ceil((1 - lease.bucket_left) / plan.rate))
         return Decision(False, headers, "rate_limited", retry)
