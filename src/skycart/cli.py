@@ -136,18 +136,12 @@ def usage_report(
     """Print an airline's statement for a month: each plan in force, then the totals."""
     from skycart.errors import DomainError
     from skycart.metering.schemas import Statement
-    from skycart.metering.statements import statement
+    from skycart.metering.statements import statement_under
 
     settings = get_settings()
 
     async def _statement(session: AsyncSession) -> Statement:
-        return await statement(
-            session,
-            airline_code=airline,
-            month=month,
-            default_plan=settings.default_plan,
-            minute_retention_days=settings.usage_minute_retention_days,
-        )
+        return await statement_under(session, settings, airline_code=airline, month=month)
 
     try:
         found = run_in_transaction(settings, _statement)

@@ -44,16 +44,12 @@ async def statement(
     _op: OperatorKey,
     format: Annotated[Literal["json", "csv"], Query()] = "json",
 ) -> Statement | Response:
-    settings = get_runtime(request).settings
-    found = await statements.statement(
-        session,
-        airline_code=code,
-        month=month,
-        default_plan=settings.default_plan,
-        minute_retention_days=settings.usage_minute_retention_days,
-    )
-    if format == "json":
-        return found
+    found = await statements.statement_under(session, get_runtime(request).settings, airline_code=code, month=month)
+    return found if format == "json" else csv_download(found)
+
+
+def csv_download(found: Statement) -> Response:
+    """A statement as a CSV file download."""
     return Response(
         statements.to_csv(found),
         media_type="text/csv",

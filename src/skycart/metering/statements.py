@@ -18,6 +18,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skycart.airlines.service import get_airline
+from skycart.config import Settings
 from skycart.errors import ValidationFailed
 from skycart.metering import plans, repository
 from skycart.metering.models import Plan, UsageHour, UsageMinute
@@ -115,6 +116,17 @@ async def statement(
     gmv = await repository.gmv_by_currency(session, tenant, start, end) if segments else {}
     currency = segments[-1].plan.currency if segments else (await plans.get_plan(session, default_plan)).currency
     return _statement(airline.code, month, currency, start, end, now, segments, gmv)
+
+
+async def statement_under(session: AsyncSession, settings: Settings, *, airline_code: str, month: str) -> Statement:
+    """`statement` with the running settings' default plan and minute-row retention."""
+    return await statement(
+        session,
+        airline_code=airline_code,
+        month=month,
+        default_plan=settings.default_plan,
+        minute_retention_days=settings.usage_minute_retention_days,
+    )
 
 
 def _bill(plan: Plan, start: datetime, end: datetime, month_micros: int, requests: int, gmv: dict[str, int]) -> Segment:

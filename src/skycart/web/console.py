@@ -11,6 +11,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from skycart.airlines import repository as airlines_repo
 from skycart.airlines import service as airlines
 from skycart.metering import statements
+from skycart.metering.report_endpoints import csv_download
 from skycart.platform.db import utcnow
 from skycart.platform.runtime import get_runtime
 from skycart.platform.validation import AirlineCode
@@ -127,19 +128,9 @@ async def _statement(request: Request, user: ConsoleUser, code: str, month: str,
     settings = get_runtime(request).settings
     async with unit_of_work(request, write=False) as session:
         airline = await airlines.get_airline(session, code=code)
-        found = await statements.statement(
-            session,
-            airline_code=code,
-            month=month,
-            default_plan=settings.default_plan,
-            minute_retention_days=settings.usage_minute_retention_days,
-        )
+        found = await statements.statement_under(session, settings, airline_code=code, month=month)
     if format == "csv":
-        return Response(
-            statements.to_csv(found),
-            media_type="text/csv",
-            headers={"Content-Disposition": f'attachment; filename="statement-{found.airline}-{found.month}.csv"'},
-        )
+        return csv_download(found)
     base = f"/console/airlines/{code}" if user.is_operator else "/console"
     context = console_context(
         request, user, statement=found, airline=airline, csv_url=f"{base}/statements/{month}?format=csv"
