@@ -115,15 +115,23 @@ class LiveServer:
 @pytest.fixture(scope="session")
 def server(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """The app served by uvicorn on a free port, over real HTTP."""
+    assets = tmp_path_factory.mktemp("assets")
+    with app_server(backend, "sqlite" if backend.startswith("sqlite") else "mariadb", assets) as live:
+        yield live
+
+
+@contextmanager
+def app_server(database_url: str, backend: str, assets_dir: Path) -> Iterator[LiveServer]:
+    """The app on a migrated database, with the test settings: quick flushes, no access log, its own assets folder."""
     settings = Settings(
-        database_url=backend,
+        database_url=database_url,
         log_level="WARNING",
         metering_flush_seconds=0.3,
         access_log=False,
-        assets_dir=tmp_path_factory.mktemp("assets"),
+        assets_dir=assets_dir,
     )
     upgrade(settings)
-    with serving(settings, "sqlite" if backend.startswith("sqlite") else "mariadb") as live:
+    with serving(settings, backend) as live:
         yield live
 
 

@@ -18,8 +18,7 @@ from PIL import Image
 from skycart.airlines import service as airline_service
 from skycart.cli import run_in_transaction
 from skycart.config import Settings
-from skycart.platform.migrate import upgrade
-from tests.conftest import LiveServer, scratch_database, service_missing, serving
+from tests.conftest import LiveServer, app_server, scratch_database, service_missing
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = [
@@ -70,17 +69,9 @@ def operator_key_for(settings: Settings) -> str:
 @pytest.fixture(scope="session")
 def web_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """A server of the browser tests' own on SQLite: the charts show exactly the airlines these tests create."""
-    with scratch_database("sqlite", tmp_path_factory.mktemp("web")) as url:
-        settings = Settings(
-            database_url=url,
-            log_level="WARNING",
-            metering_flush_seconds=0.3,
-            access_log=False,
-            assets_dir=tmp_path_factory.mktemp("web-assets"),
-        )
-        upgrade(settings)
-        with serving(settings, "sqlite") as live:
-            yield live
+    assets = tmp_path_factory.mktemp("web-assets")
+    with scratch_database("sqlite", tmp_path_factory.mktemp("web")) as url, app_server(url, "sqlite", assets) as live:
+        yield live
 
 
 @pytest.fixture(scope="session")
