@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -22,22 +24,34 @@ from skycart.platform.db import create_engine, create_sessionmaker, utcnow
 from skycart.platform.migrate import upgrade
 from skycart.platform.runtime import Runtime
 from tests.conftest import flight_body, product_body
-from tests.metering.cluster import onboard, operator_key, servers
+from tests.metering.cluster import ServerProcess, onboard, operator_key, servers
 
 
-def test_each_request_logs_one_json_line_and_each_flush_writes_emf(tmp_path: Path) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'logs.db'}"
+@contextmanager
+def _one_server(tmp_path: Path, **env: str) -> Iterator[tuple[ServerProcess, str, str]]:
+    """One `skycart serve` process on a fresh SQLite database, with one airline: (server, code, key)."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'monitoring.db'}"
     upgrade(Settings(database_url=url))
     op = operator_key(url)
-    env = {"SKYCART_ACCESS_LOG": "true", "SKYCART_EMF_METRICS": "true", "SKYCART_LOG_LEVEL": "INFO"}
     with servers(1, url, **env) as (proc,):
         with httpx.Client(base_url=proc.url, headers={"X-Api-Key": op}) as admin:
             code, key = onboard(admin)
+        yield proc, code, key
+
+
+def _stopped_json_lines(proc: ServerProcess) -> list[dict]:
+    """Stop the server gracefully and read the JSON lines it printed."""
+    assert proc.stop() == 0
+    return [json.loads(line) for line in proc.proc.stdout.read().splitlines() if line.startswith("{")]
+
+
+def test_each_request_logs_one_json_line_and_each_flush_writes_emf(tmp_path: Path) -> None:
+    env = {"SKYCART_ACCESS_LOG": "true", "SKYCART_EMF_METRICS": "true", "SKYCART_LOG_LEVEL": "INFO"}
+    with _one_server(tmp_path, **env) as (proc, code, key):
         with httpx.Client(base_url=proc.url, headers={"X-Api-Key": key, "X-Request-Id": "trace-42"}) as client:
             answered = [client.get("/v1/products/NOPE") for _ in range(3)]
         time.sleep(1.5)
-        assert proc.stop() == 0
-        lines = [json.loads(line) for line in proc.proc.stdout.read().splitlines() if line.startswith("{")]
+        lines = _stopped_json_lines(proc)
     assert all(r.headers["x-request-id"] == "trace-42" for r in answered)
     access = [line for line in lines if line.get("logger") == "skycart.access" and line.get("airline") == code]
     assert len(access) == 3
@@ -54,13 +68,8 @@ def test_each_request_logs_one_json_line_and_each_flush_writes_emf(tmp_path: Pat
 def test_with_metering_switched_off_requests_keep_their_ids_and_log_lines_and_nothing_is_counted(
     tmp_path: Path,
 ) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'off.db'}"
-    upgrade(Settings(database_url=url))
-    op = operator_key(url)
     env = {"SKYCART_METERING_ENABLED": "false", "SKYCART_ACCESS_LOG": "true", "SKYCART_LOG_LEVEL": "INFO"}
-    with servers(1, url, **env) as (proc,):
-        with httpx.Client(base_url=proc.url, headers={"X-Api-Key": op}) as admin:
-            code, key = onboard(admin)
+    with _one_server(tmp_path, **env) as (proc, code, key):
         with httpx.Client(base_url=proc.url, headers={"X-Api-Key": key}) as client:
             assert client.post("/v1/products", json=product_body("OFF", ["EUR"])).status_code == 201
             flight = client.post("/v1/flights", json=flight_body()).json()["id"]
@@ -70,8 +79,7 @@ def test_with_metering_switched_off_requests_keep_their_ids_and_log_lines_and_no
         time.sleep(1.5)  # a flush interval: had anything been counted, it would be stored now
         with httpx.Client(base_url=proc.url, headers={"X-Api-Key": key}) as client:
             assert client.get("/v1/usage", params={"granularity": "minute"}).json() == []
-        assert proc.stop() == 0
-        lines = [json.loads(line) for line in proc.proc.stdout.read().splitlines() if line.startswith("{")]
+        lines = _stopped_json_lines(proc)
     assert [r.status_code for r in menus] == [200, 200, 200] and odd.status_code == 404 and usage.json() == []
     ids = [r.headers["x-request-id"] for r in (*menus, odd)]
     assert len(set(ids)) == 4 and "has space" not in ids, "an unusable caller id is replaced by a fresh one"
