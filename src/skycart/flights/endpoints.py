@@ -3,14 +3,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-import orjson
 from fastapi import APIRouter, Path, Query, Request, Response, status
 
 from skycart.airlines.auth import AirlineTenant
 from skycart.errors import problem_responses
 from skycart.flights import repository, service
 from skycart.flights.schemas import FlightCreate, FlightOut, InventoryOut, InventoryPut, Menu
-from skycart.platform.db import transaction
 from skycart.platform.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from skycart.platform.runtime import get_runtime
 from skycart.platform.sessions import ReadSession, WriteSession
@@ -67,14 +65,7 @@ async def flight_menu(
     currency: Annotated[CurrencyCode | None, Query()] = None,
 ) -> Response:
     """Served from memory when warm: no SQL; stock figures at most `SKYCART_MENU_CACHE_SECONDS` old."""
-    runtime = get_runtime(request)
-
-    async def render() -> bytes:
-        async with transaction(runtime.sessions, write=False) as session:
-            menu = await service.menu(
-                session, runtime.assets, tenant=tenant, flight_id=flight_id, locale=locale, currency=currency
-            )
-        return orjson.dumps(menu.model_dump(mode="json"))
-
-    body = await runtime.menus.get_or_render((tenant.id, flight_id, locale, currency), render)
+    body = await service.cached_menu_json(
+        get_runtime(request), tenant=tenant, flight_id=flight_id, locale=locale, currency=currency
+    )
     return Response(body, media_type="application/json")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+import orjson
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,7 +26,11 @@ from skycart.flights.schemas import (
 )
 from skycart.money import to_decimal_string
 from skycart.platform.assets import AssetStore
+from skycart.platform.db import transaction
 from skycart.platform.tenancy import Tenant
+
+if TYPE_CHECKING:
+    from skycart.platform.runtime import Runtime
 
 DUTY_FREE = "duty_free"
 
@@ -151,3 +158,19 @@ async def menu(
         for stock, product in offered
     ]
     return Menu(flight_id=flight_id, locale=locale, currency=currency, items=items)
+
+
+async def cached_menu_json(
+    runtime: Runtime, *, tenant: Tenant, flight_id: str, locale: str | None, currency: str | None
+) -> bytes:
+    """The menu as JSON bytes from the menu cache, which the API, its fast path and the storefront share;
+    on a miss it is rendered in a read transaction of its own."""
+
+    async def render() -> bytes:
+        async with transaction(runtime.sessions, write=False) as session:
+            found = await menu(
+                session, runtime.assets, tenant=tenant, flight_id=flight_id, locale=locale, currency=currency
+            )
+        return orjson.dumps(found.model_dump(mode="json"))
+
+    return await runtime.menus.get_or_render((tenant.id, flight_id, locale, currency), render)

@@ -71,16 +71,8 @@ async def _open_shop(request: Request, code: str, flight_id: str, lang: str | No
         await runtime.airline_guard(request, tenant)
     locale = lang if lang in airline.locales else airline.default_locale
     currency = currency if currency in airline.currencies else airline.currencies[0]
-
-    async def render_menu() -> bytes:
-        async with unit_of_work(request, write=False) as session:
-            menu = await flights.menu(
-                session, runtime.assets, tenant=tenant, flight_id=flight_id, locale=locale, currency=currency
-            )
-        return orjson.dumps(menu.model_dump(mode="json"))
-
     # The same cache entry the API's menu uses for this language and currency.
-    body = await runtime.menus.get_or_render((tenant.id, flight_id, locale, currency), render_menu)
+    body = await flights.cached_menu_json(runtime, tenant=tenant, flight_id=flight_id, locale=locale, currency=currency)
     seed, new_seed = csrf.seed(request)
     return Shop(
         airline=airline,
