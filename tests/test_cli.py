@@ -107,28 +107,26 @@ def test_serve_answers_on_the_given_port(cli_env: dict[str, str]) -> None:
 
 
 def _airline_with_usage(env: dict[str, str], code: str) -> str:
-    """Migrate, onboard an airline on standard since last month and store traffic; return last month's label."""
+    """Migrate, onboard an airline on standard since a closed month and store traffic; return that month's label."""
     from datetime import timedelta
 
     from skycart.airlines.schemas import AirlineCreate
     from skycart.airlines.service import create_airline
     from skycart.cli import run_in_transaction
     from skycart.config import Settings
-    from skycart.metering.plans import assign_plan
-    from skycart.metering.schemas import PlanAssign
-    from tests.metering.usage_data import label, month_starts, record_usage
+    from tests.metering.usage_data import backdate, closed_month, label, record_usage
 
     _run(env, "db", "upgrade")
     settings = Settings(database_url=env["SKYCART_DATABASE_URL"])
-    previous, _, _ = month_starts()
+    old, _ = closed_month()
 
     async def _onboard(session) -> None:
         await create_airline(session, data=AirlineCreate(code=code, name="CLI Air", currencies=["EUR"]))
-        await assign_plan(session, airline_code=code, data=PlanAssign(plan="standard", effective_from=previous))
 
     run_in_transaction(settings, _onboard)
-    record_usage(settings, code, {previous + timedelta(days=3): 1_000_400})
-    return label(previous)
+    backdate(settings, code, old, [("standard", old)])
+    record_usage(settings, code, {old + timedelta(days=3): 1_000_400})
+    return label(old)
 
 
 def test_usage_report_prints_the_plans_of_the_month_then_the_totals(cli_env: dict[str, str]) -> None:
@@ -168,6 +166,39 @@ def test_usage_report_errors_are_one_line_on_stderr(cli_env: dict[str, str]) -> 
         result = _run(cli_env, "usage", "report", *args, check=False)
         assert result.returncode == 1 and message in result.stderr, result.stderr
         assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+def test_billing_close_stores_each_closed_month_once_and_the_stored_statement_is_what_is_served(
+    cli_env: dict[str, str],
+) -> None:
+    from sqlalchemy import create_engine, text
+
+    month = _airline_with_usage(cli_env, "CL3")
+    first = _run(cli_env, "billing", "close")
+    # The month before last, and last month once its grace period is over.
+    stored = int(first.stdout.split(": ")[1].split()[0])
+    assert first.stdout.startswith("1 airlines: ") and stored in (1, 2), first.stdout
+    again = _run(cli_env, "billing", "close")
+    assert again.stdout == f"1 airlines: 0 statements stored, {stored} were already final\n"
+    engine = create_engine(cli_env["SKYCART_DATABASE_URL"].replace("+aiosqlite", ""))
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT month, body_csv FROM closed_statements ORDER BY month")).all()
+    engine.dispose()
+    assert len(rows) == stored and rows[0][0] == month
+    # More usage in the closed month changes nothing that is served for it.
+    from datetime import datetime, timedelta
+
+    from skycart.config import Settings
+    from tests.metering.usage_data import record_usage
+
+    record_usage(
+        Settings(database_url=cli_env["SKYCART_DATABASE_URL"]),
+        "CL3",
+        {datetime.fromisoformat(f"{month}-05T00:00:00+00:00") + timedelta(hours=1): 5},
+    )
+    out = _run(cli_env, "usage", "report", "--airline", "CL3", "--month", month).stdout
+    assert f"Statement CL3 {month} (final)" in out
+    assert "1000400" in out and "1000405" not in out
 
 
 def test_plans_list_prints_every_plan(cli_env: dict[str, str]) -> None:

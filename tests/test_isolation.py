@@ -12,6 +12,7 @@ import json
 import re
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -71,6 +72,9 @@ ATTEMPTS: list[tuple[str, str, Any]] = [
     ("POST", "/v1/orders", order_body("{flight_id}", {B_SKU: 1}, currency="EUR")),
     ("POST", "/v1/sync/sales", {"flight_id": "{flight_id}", "sales": [OFFLINE_SALE]}),
 ]
+
+# Parametrized by something other than a resource of the caller's (a month): each answers the caller's own.
+OWN_ONLY = {("GET", "/v1/statements/{month}")}
 
 # What A reads of its own data; compared byte for byte before and after B's attempts.
 A_VIEWS = [
@@ -206,6 +210,21 @@ def test_404_for_other_airline_is_indistinguishable_from_missing(
     assert foreign_body["title"] == missing_body["title"] == "Not found"
 
 
+def test_a_statement_is_the_callers_own_and_never_shows_another_airlines_sales(world: World) -> None:
+    month = datetime.now(UTC).strftime("%Y-%m")
+    mine = world.a.client.get(f"/v1/statements/{month}")
+    assert mine.status_code == 200, mine.text
+    assert mine.json()["airline"] == world.a.code and mine.json()["gmv"] == {"EUR": "9.00"}
+    before = snapshot(world)
+    for form in ("json", "csv"):
+        theirs = world.b.client.get(f"/v1/statements/{month}", params={"format": form})
+        assert theirs.status_code == 200, theirs.text
+        for secret in (world.a.code, world.a.data["id"], "9.00"):
+            assert secret not in theirs.text, f"B's statement shows A's {secret!r}: {theirs.text}"
+    assert world.b.client.get(f"/v1/statements/{month}").json()["gmv"] == {}
+    assert snapshot(world) == before
+
+
 def test_all_attempts_together_leave_a_byte_for_byte_unchanged(world: World) -> None:
     before = snapshot(world)
     for method, path, body in ATTEMPTS:
@@ -271,6 +290,9 @@ def test_every_parametrized_v1_route_has_an_isolation_row(server: LiveServer) ->
     parametrized = {(method, path) for method, path in routes if "{" in path}
     assert parametrized, "the spec lists no parametrized /v1 routes"
     covered = {(method, path) for method, path, _ in ATTEMPTS}
-    assert parametrized - covered == set(), "add an ATTEMPTS row for each route, proving B gets 404 for A's resource"
+    assert parametrized - covered - OWN_ONLY == set(), (
+        "add an ATTEMPTS row for each route, proving B gets 404 for A's resource"
+    )
+    assert routes >= OWN_ONLY
     # A row for a route that no longer exists would pass vacuously on the router's own 404.
     assert covered - routes == set(), "ATTEMPTS names routes the app does not serve"

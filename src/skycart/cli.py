@@ -25,10 +25,12 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
 usage_app = typer.Typer(help="Usage and monthly statements.", no_args_is_help=True)
 plans_app = typer.Typer(help="Service packages.", no_args_is_help=True)
+billing_app = typer.Typer(help="Billing periods and final statements.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(usage_app, name="usage")
 app.add_typer(plans_app, name="plans")
+app.add_typer(billing_app, name="billing")
 console = Console(stderr=True)
 T = TypeVar("T")
 
@@ -213,6 +215,39 @@ def plans_list() -> None:
             ", ".join(plan.features) or "-",
         )
     _stdout().print(table)
+
+
+@billing_app.command("close")
+def billing_close() -> None:
+    """Store the final statement of every month that has closed (month end + the grace period).
+
+    Idempotent: a month already closed is left as it is stored.
+    """
+    from rich.progress import Progress
+
+    from skycart.airlines.repository import count_airlines
+    from skycart.metering.closing import CloseReport, close_due
+
+    settings = get_settings()
+
+    async def _main() -> CloseReport:
+        engine = create_engine(settings)
+        try:
+            async with transaction(create_sessionmaker(engine), write=False) as session:
+                total = await count_airlines(session)
+            with Progress(console=console, transient=True) as progress:
+                task = progress.add_task("closing billing periods", total=total)
+                return await close_due(
+                    create_sessionmaker(engine),
+                    default_plan=settings.default_plan,
+                    grace_hours=settings.billing_grace_hours,
+                    on_airline=lambda _code, _stored: progress.advance(task),
+                )
+        finally:
+            await engine.dispose()
+
+    report = asyncio.run(_main())
+    typer.echo(f"{report.airlines} airlines: {report.stored} statements stored, {report.already} were already final")
 
 
 @app.command()

@@ -59,6 +59,12 @@ class Settings(BaseSettings):
     usage_minute_retention_days: int = Field(default=14, ge=1)
     usage_hour_retention_days: int = Field(default=400, ge=1)
     default_plan: str = "standard"
+    # A month stays open this long after it ends (late usage, offline sales); then its statement is final.
+    billing_grace_hours: int = Field(default=72, ge=0, le=24 * 27)
+    # An offline sale must be dated in its flight's window: from this long before scheduled departure...
+    offline_sale_before_departure_hours: float = Field(default=6, ge=0, le=72)
+    # ...to this long after it.
+    offline_sale_after_departure_hours: float = Field(default=24, ge=1, le=168)
     # Like every cached piece of configuration, a plan change reaches every process within this.
     plan_cache_seconds: float = Field(default=1.0, ge=0, le=60)
     # How much of an airline's rate a process leases from Redis at once.

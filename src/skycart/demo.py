@@ -214,7 +214,10 @@ async def seed(session: AsyncSession, *, progress_console: Console | None = None
                     ),
                 )
                 if "plan" in spec:
-                    await plans.assign_plan(session, airline_code=airline.code, data=PlanAssign(plan=spec["plan"]))
+                    # From now on: the current month is open whatever the grace period.
+                    await plans.assign_plan(
+                        session, airline_code=airline.code, data=PlanAssign(plan=spec["plan"]), grace_hours=0
+                    )
             tenant = Tenant(id=airline.id, code=airline.code)
             await catalog.import_products(session, tenant=tenant, rows=_products(spec), row_errors=[])
             await _flights(session, tenant, spec)

@@ -70,6 +70,10 @@ TooManyImages = _error(409, "too_many_images", "Product has too many images")
 FeatureNotInPlan = _error(403, "feature_not_in_plan", "Feature not in plan")
 RateLimited = _error(429, "rate_limited", "Rate limit exceeded")
 QuotaExceeded = _error(429, "quota_exceeded", "Monthly request quota used up")
+PeriodClosed = _error(409, "period_closed", "Billing period closed")
+PlanInUse = _error(409, "plan_in_use", "Plan in use")
+PlanRetired = _error(409, "plan_retired", "Plan retired")
+PlanChangeInEffect = _error(409, "plan_change_in_effect", "Plan change already in effect")
 ServiceUnavailable = _error(503, "service_unavailable", "Service unavailable")
 
 

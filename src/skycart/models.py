@@ -3,7 +3,7 @@
 from skycart.airlines.models import Airline, ApiKey
 from skycart.catalog.models import Product, ProductImage
 from skycart.flights.models import Flight, LoadedStock
-from skycart.metering.models import AirlinePlan, MeteringFlush, Plan, UsageHour, UsageMinute
+from skycart.metering.models import AirlinePlan, ClosedStatement, MeteringFlush, Plan, UsageHour, UsageMinute
 from skycart.orders.models import IdempotencyRecord, OfflineSale, Order, OrderLine
 from skycart.web.models import WebSession
 
@@ -11,6 +11,7 @@ __all__ = [
     "Airline",
     "AirlinePlan",
     "ApiKey",
+    "ClosedStatement",
     "Flight",
     "IdempotencyRecord",
     "LoadedStock",

@@ -17,7 +17,17 @@ from fractions import Fraction
 import httpx
 
 from tests.conftest import AirlineHandle, LiveServer, assert_problem
-from tests.metering.usage_data import amount, half_up, label, month_starts, record_usage, share
+from tests.metering.usage_data import (
+    amount,
+    backdate,
+    closed_month,
+    half_up,
+    label,
+    month_starts,
+    move_orders,
+    record_usage,
+    share,
+)
 
 MEAL = {"EUR": "13.75", "USD": "4.50"}
 
@@ -61,17 +71,18 @@ def _dt(value: str) -> datetime:
 def test_whole_month_on_one_plan_bills_fee_included_overage_and_revenue_share(
     make_airline, admin: httpx.Client, server: LiveServer
 ) -> None:
-    previous, this, following = month_starts()
+    old, old_end = closed_month()
+    _, this, following = month_starts()
     airline = make_airline(plan="standard")
-    _put_plan(admin, airline.code, "standard", previous)
+    backdate(server.settings, airline.code, old, [("standard", old)])
     record_usage(
         server.settings,
         airline.code,
-        {previous + timedelta(days=1): 1_000_000, previous + timedelta(days=20, minutes=5): 234_570},
+        {old + timedelta(days=1): 1_000_000, old + timedelta(days=20, minutes=5): 234_570},
         refused=777,
     )
-    closed = _statement(admin, airline.code, previous)
-    assert [(_dt(p.pop("from")), _dt(p.pop("to"))) for p in closed["plans"]] == [(previous, this)]
+    closed = _statement(admin, airline.code, old)
+    assert [(_dt(p.pop("from")), _dt(p.pop("to"))) for p in closed["plans"]] == [(old, old_end)]
     assert closed["plans"] == [
         {
             "plan": "standard",
@@ -87,12 +98,16 @@ def test_whole_month_on_one_plan_bills_fee_included_overage_and_revenue_share(
             "revenue_share": {},
         }
     ]
-    assert (_dt(closed.pop("from")), _dt(closed.pop("to"))) == (previous, this)
+    assert (_dt(closed.pop("from")), _dt(closed.pop("to"))) == (old, old_end)
+    assert _dt(closed.pop("closes_at")) == old_end + timedelta(hours=server.settings.billing_grace_hours)
     assert {k: v for k, v in closed.items() if k not in ("plans", "generated_at")} == {
         "airline": airline.code,
-        "month": label(previous),
+        "month": label(old),
         "currency": "EUR",
         "final": True,
+        "status": "closed",
+        "adjustments": [],
+        "adjustments_revenue_share": {},
         "requests": 1_234_570,
         "included_requests": 1_000_000,
         "overage_requests": 234_570,
@@ -110,7 +125,8 @@ def test_whole_month_on_one_plan_bills_fee_included_overage_and_revenue_share(
     cancelled = _order(airline, flight["id"], "EUR")
     assert airline.client.post(f"/v1/orders/{cancelled['id']}/cancel").status_code == 200
     current = _statement(admin, airline.code, this)
-    assert current["final"] is False and (_dt(current["from"]), _dt(current["to"])) == (this, following)
+    assert current["final"] is False and current["status"] == "open"
+    assert (_dt(current["from"]), _dt(current["to"])) == (this, following)
     assert [(p["plan"], p["fee"], p["included_requests"]) for p in current["plans"]] == [("standard", "199.00", 10**6)]
     assert current["gmv"] == {"EUR": "13.75", "USD": "4.50"}, "the cancelled order is no revenue"
     assert current["revenue_share"] == {"EUR": "0.28", "USD": "0.09"}  # 2 % of 13.75 = 0.275, half up
@@ -121,15 +137,20 @@ def test_whole_month_on_one_plan_bills_fee_included_overage_and_revenue_share(
 def test_mid_month_plan_change_prorates_fees_and_included_requests_and_splits_requests(
     make_airline, admin: httpx.Client, server: LiveServer
 ) -> None:
-    previous, this, _ = month_starts()
+    previous, this = closed_month()
     airline = make_airline(plan="standard")
-    change = previous + timedelta(days=9, hours=13, minutes=17, seconds=30)
-    _put_plan(admin, airline.code, "basic", previous)
-    _put_plan(admin, airline.code, "standard", change)
+    # Recorded at 13:17:30, in force from 13:00: a plan change takes effect from the start of its hour.
+    change = previous + timedelta(days=9, hours=13)
+    backdate(
+        server.settings,
+        airline.code,
+        previous,
+        [("basic", previous), ("standard", change + timedelta(minutes=17, seconds=30))],
+    )
     record_usage(
         server.settings,
         airline.code,
-        {previous + timedelta(days=2): 150_000, previous + timedelta(days=20): 900_000},
+        {previous + timedelta(days=2): 150_000, change - timedelta(minutes=1): 7, change: 900_000},
         refused=10,
     )
     found = _statement(admin, airline.code, previous)
@@ -145,32 +166,35 @@ def test_mid_month_plan_change_prorates_fees_and_included_requests_and_splits_re
     ]
     assert [p["fee"] for p in found["plans"]] == [amount(fees[0]), amount(fees[1])]
     assert [p["included_requests"] for p in found["plans"]] == included
-    assert [p["requests"] for p in found["plans"]] == [150_000, 900_000]
+    assert [p["requests"] for p in found["plans"]] == [150_007, 900_000]
     assert [p["overage_requests"] for p in found["plans"]] == [0, over], "basic is a hard quota: never overage"
     assert [p["overage_amount"] for p in found["plans"]] == ["0.00", amount(over_minor)]
-    assert found["requests"] == 1_050_000 and found["included_requests"] == sum(included)
+    assert found["requests"] == 1_050_007 and found["included_requests"] == sum(included)
     assert found["overage_requests"] == over
     assert found["fee"] == amount(sum(fees)) and found["overage_amount"] == amount(over_minor)
     assert found["total_due"] == {"EUR": amount(sum(fees) + over_minor)}
 
 
-def _split_month(make_airline, admin: httpx.Client) -> tuple[AirlineHandle, datetime]:
-    """An airline on standard since last month that moves to premium now: one EUR order before, EUR and USD after."""
-    previous, _, _ = month_starts()
+def _split_month(make_airline, server: LiveServer) -> tuple[AirlineHandle, datetime]:
+    """An airline on standard in a closed month that moved to premium on its 11th: one EUR order
+    before, EUR and USD after."""
+    old, _ = closed_month()
     airline = make_airline(plan="standard")
-    _put_plan(admin, airline.code, "standard", previous)
+    change = old + timedelta(days=10)
+    backdate(server.settings, airline.code, old, [("standard", old), ("premium", change)])
     airline.product("MEAL", prices=MEAL)
     flight = airline.flight(stock={"MEAL": 10})
-    _order(airline, flight["id"], "EUR")
-    change = _put_plan(admin, airline.code, "premium")
-    _order(airline, flight["id"], "EUR")
-    _order(airline, flight["id"], "USD")
+    orders = [_order(airline, flight["id"], currency)["id"] for currency in ("EUR", "EUR", "USD")]
+    move_orders(
+        server.settings,
+        dict(zip(orders, (change - timedelta(days=2), change, change + timedelta(days=5)), strict=True)),
+    )
     return airline, change
 
 
-def test_plan_change_splits_gmv_and_revenue_share_by_segment(make_airline, admin: httpx.Client) -> None:
-    _, this, following = month_starts()
-    airline, change = _split_month(make_airline, admin)
+def test_plan_change_splits_gmv_and_revenue_share_by_segment(make_airline, admin: httpx.Client, server) -> None:
+    this, following = closed_month()
+    airline, change = _split_month(make_airline, server)
     found = _statement(admin, airline.code, this)
 
     fees = [
@@ -195,9 +219,9 @@ def test_plan_change_splits_gmv_and_revenue_share_by_segment(make_airline, admin
 
 
 def test_hard_quota_plan_bills_no_overage(make_airline, admin: httpx.Client, server: LiveServer) -> None:
-    previous, _, _ = month_starts()
+    previous, _ = closed_month()
     airline = make_airline(plan="standard")
-    _put_plan(admin, airline.code, "basic", previous)
+    backdate(server.settings, airline.code, previous, [("basic", previous)])
     record_usage(server.settings, airline.code, {previous + timedelta(hours=30): 250_000})
     found = _statement(admin, airline.code, previous)
     assert [(p["plan"], p["fee"], p["included_requests"], p["requests"]) for p in found["plans"]] == [
@@ -207,10 +231,10 @@ def test_hard_quota_plan_bills_no_overage(make_airline, admin: httpx.Client, ser
     assert found["total_due"] == {"EUR": "49.00"}
 
 
-def test_month_without_traffic_bills_the_fee(make_airline, admin: httpx.Client) -> None:
-    previous, _, _ = month_starts()
+def test_month_without_traffic_bills_the_fee(make_airline, admin: httpx.Client, server: LiveServer) -> None:
+    previous, _ = closed_month()
     airline = make_airline(plan="standard")
-    _put_plan(admin, airline.code, "premium", previous)
+    backdate(server.settings, airline.code, previous, [("premium", previous)])
     found = _statement(admin, airline.code, previous)
     assert [(p["plan"], p["fee"], p["included_requests"], p["requests"]) for p in found["plans"]] == [
         ("premium", "999.00", None, 0)
@@ -227,8 +251,10 @@ def test_month_before_the_airline_existed_bills_nothing(make_airline, admin: htt
     assert found["fee"] == "0.00" and found["total_due"] == {"EUR": "0.00"}
 
 
-def test_plans_in_two_currencies_are_each_due_in_their_own(make_airline, admin: httpx.Client) -> None:
-    previous, this, _ = month_starts()
+def test_plans_in_two_currencies_are_each_due_in_their_own(
+    make_airline, admin: httpx.Client, server: LiveServer
+) -> None:
+    previous, this = closed_month()
     code = f"usd-{uuid.uuid4().hex[:8]}"
     plan = {
         "code": code,
@@ -243,9 +269,8 @@ def test_plans_in_two_currencies_are_each_due_in_their_own(make_airline, admin: 
     }
     assert admin.post("/admin/plans", json=plan).status_code == 201
     airline = make_airline(plan="standard")
-    half = previous + (this - previous) / 2
-    _put_plan(admin, airline.code, "basic", previous)
-    _put_plan(admin, airline.code, code, half)
+    half = previous + (this - previous) / 2  # a whole hour in months of 28 to 31 days
+    backdate(server.settings, airline.code, previous, [("basic", previous), (code, half)])
     found = _statement(admin, airline.code, previous)
     assert [(p["plan"], p["currency"], p["fee"]) for p in found["plans"]] == [
         ("basic", "EUR", "24.50"),
@@ -256,10 +281,10 @@ def test_plans_in_two_currencies_are_each_due_in_their_own(make_airline, admin: 
     assert found["total_due"] == {"EUR": "24.50", "USD": "150.00"}
 
 
-def test_csv_has_one_row_per_line_item_matching_the_json(make_airline, admin: httpx.Client) -> None:
-    _, this, _ = month_starts()
-    airline, _change = _split_month(make_airline, admin)
-    found = _settled_statement(admin, airline.code, this)
+def test_csv_has_one_row_per_line_item_matching_the_json(make_airline, admin: httpx.Client, server: LiveServer) -> None:
+    this, _ = closed_month()
+    airline, _change = _split_month(make_airline, server)
+    found = _statement(admin, airline.code, this)
     response = admin.get(f"/admin/statements/{airline.code}/{label(this)}", params={"format": "csv"})
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/csv")

@@ -7,10 +7,15 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 
+from sqlalchemy import delete, select, update
+
+from skycart.airlines.models import Airline
 from skycart.config import Settings
 from skycart.metering.aggregate import BILLABLE, ERRORS, REQUESTS, ROW_WIDTH
+from skycart.metering.models import AirlinePlan, Plan
 from skycart.metering.sink import DatabaseSink
-from skycart.platform.db import create_engine, create_sessionmaker
+from skycart.orders.models import Order
+from skycart.platform.db import create_engine, create_sessionmaker, transaction
 
 MICROSECOND = timedelta(microseconds=1)
 
@@ -63,3 +68,46 @@ def share(start: datetime, end: datetime, month_start: datetime, month_end: date
 def amount(minor: int) -> str:
     """Minor units of a two-decimal currency as the API writes them."""
     return f"{minor // 100}.{minor % 100:02d}"
+
+
+def closed_month(now: datetime | None = None) -> tuple[datetime, datetime]:
+    """The bounds of the month before last: closed whatever today's date, as the grace period is days."""
+    previous, _, _ = month_starts(now)
+    return month_starts(previous)[0], previous
+
+
+def _in_database(settings: Settings, work) -> None:  # noqa: ANN001
+    async def _run() -> None:
+        engine = create_engine(settings)
+        try:
+            async with transaction(create_sessionmaker(engine)) as session:
+                await work(session)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(_run())
+
+
+def backdate(settings: Settings, code: str, created_at: datetime, plans: list[tuple[str, datetime]]) -> None:
+    """Make an airline created through the API just now one that has existed since `created_at`, on these
+    plans from these moments: a past that the API (rightly) lets nobody write."""
+
+    async def _write(session) -> None:  # noqa: ANN001
+        airline = (await session.execute(select(Airline).where(Airline.code == code))).scalar_one()
+        airline.created_at = created_at
+        await session.execute(delete(AirlinePlan).where(AirlinePlan.airline_id == airline.id))
+        for plan_code, since in plans:
+            plan = (await session.execute(select(Plan).where(Plan.code == plan_code))).scalar_one()
+            session.add(AirlinePlan(airline_id=airline.id, plan_id=plan.id, effective_from=since, created_at=since))
+
+    _in_database(settings, _write)
+
+
+def move_orders(settings: Settings, created_at: dict[str, datetime]) -> None:
+    """Date orders placed through the API just now as if placed at these moments."""
+
+    async def _write(session) -> None:  # noqa: ANN001
+        for order_id, moment in created_at.items():
+            await session.execute(update(Order).where(Order.id == order_id).values(created_at=moment))
+
+    _in_database(settings, _write)

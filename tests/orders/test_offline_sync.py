@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import httpx
 
 from tests.conftest import AirlineHandle, assert_problem
 
-SOLD_AT = "2026-11-26T09:15:00+02:00"
+# Crew devices report local time with its offset.
+LOCAL = timezone(timedelta(hours=2))
+
+
+def just_now() -> str:
+    """A moment inside the test flight's sales window (it departs in 2 h), after its airline was created."""
+    return datetime.now(LOCAL).replace(microsecond=0).isoformat()
 
 
 def sale(
@@ -21,13 +27,13 @@ def sale(
     seat: str | None = "12C",
     currency: str = "EUR",
     method: str = "cash",
-    sold_at: str = SOLD_AT,
+    sold_at: str | None = None,
 ) -> dict[str, Any]:
     lines = [{"sku": sku, "quantity": qty} for sku, qty in items.items()] if isinstance(items, dict) else items
     return {
         "client_id": client_id,
         "seat": seat,
-        "sold_at": sold_at,
+        "sold_at": sold_at or just_now(),
         "currency": currency,
         "items": lines,
         "payment": {"method": method},
@@ -63,11 +69,12 @@ def test_a_batch_becomes_paid_offline_orders_and_takes_stock(airline: AirlineHan
     airline.product("WATER", prices={"EUR": "3.00", "USD": "3.30"})
     airline.product("CHIPS", prices={"EUR": "2.75", "USD": "3.00"})
     flight = airline.flight(stock={"WATER": 10, "CHIPS": 10})
+    sold = datetime.now(LOCAL).replace(microsecond=0)
     answer = sync(
         airline,
         flight["id"],
         [
-            sale("dev1-0001", {"WATER": 2, "CHIPS": 1}),
+            sale("dev1-0001", {"WATER": 2, "CHIPS": 1}, sold_at=sold.isoformat()),
             sale("dev1-0002", {"WATER": 1}, seat=None, currency="USD", method="card_offline"),
         ],
     )
@@ -80,7 +87,8 @@ def test_a_batch_becomes_paid_offline_orders_and_takes_stock(airline: AirlineHan
         ("WATER", 2, "3.00", "6.00"),
         ("CHIPS", 1, "2.75", "2.75"),
     ]
-    assert datetime.fromisoformat(first["created_at"]) == datetime(2026, 11, 26, 7, 15, tzinfo=UTC), "sold_at in UTC"
+    assert datetime.fromisoformat(first["created_at"]) == sold.astimezone(UTC), "sold_at in UTC"
+    assert first["created_at"].endswith("Z") or first["created_at"].endswith("+00:00")
     trolley = airline.client.get(f"/v1/orders/{answer['results'][1]['order_id']}").json()
     assert (trolley["status"], trolley["seat"], trolley["total"]) == ("paid_offline", None, "3.30")
     assert {sku: line["sold"] for sku, line in stock(airline, flight["id"]).items()} == {"WATER": 3, "CHIPS": 1}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skycart.airlines.models import Airline, ApiKey
@@ -23,6 +23,10 @@ async def list_airlines(session: AsyncSession, *, after: str | None, limit: int)
     if after:
         stmt = stmt.where(Airline.code > after)
     return list((await session.execute(stmt)).scalars())
+
+
+async def count_airlines(session: AsyncSession) -> int:
+    return int((await session.execute(select(func.count()).select_from(Airline))).scalar_one())
 
 
 async def add(session: AsyncSession, row: Airline | ApiKey) -> None:

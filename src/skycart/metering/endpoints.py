@@ -2,18 +2,27 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Path, Query, Request, Response, status
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from skycart.airlines.auth import AirlineTenant, OperatorKey
 from skycart.airlines.service import get_airline
 from skycart.errors import problem_responses
-from skycart.metering import plans, report_endpoints, repository, usage
+from skycart.metering import plans, report_endpoints, usage
 from skycart.metering.exporters import UsageCollector
+from skycart.metering.features import FEATURES
 from skycart.metering.params import From, To, span
-from skycart.metering.schemas import AirlinePlanOut, PlanAssign, PlanIn, PlanOut, PlanStatus, QuotaOut, UsageRow
-from skycart.platform.db import utcnow
+from skycart.metering.schemas import (
+    AirlinePlanOut,
+    FeatureOut,
+    PlanAssign,
+    PlanCode,
+    PlanIn,
+    PlanOut,
+    PlanStatus,
+    UsageRow,
+)
 from skycart.platform.runtime import get_runtime
 from skycart.platform.sessions import ReadSession, WriteSession
 from skycart.platform.validation import AirlineCode
@@ -26,8 +35,12 @@ GranularityQuery = Annotated[usage.Granularity, Query()]
 
 
 @admin.get("/plans")
-async def list_plans(session: ReadSession, _op: OperatorKey) -> list[PlanOut]:
-    return [plans.plan_out(p) for p in await plans.list_plans(session)]
+async def list_plans(
+    session: ReadSession,
+    _op: OperatorKey,
+    include_retired: Annotated[bool, Query(description="also list plans no longer sold")] = False,
+) -> list[PlanOut]:
+    return [plans.plan_out(p) for p in await plans.list_plans(session, include_retired=include_retired)]
 
 
 @admin.post("/plans", status_code=status.HTTP_201_CREATED, responses=problem_responses(409))
@@ -35,13 +48,52 @@ async def create_plan(body: PlanIn, session: WriteSession, _op: OperatorKey) -> 
     return plans.plan_out(await plans.create_plan(session, data=body))
 
 
-@admin.put("/airlines/{code}/plan", responses=problem_responses(404))
+@admin.delete("/plans/{plan_code}", responses=problem_responses(404, 409), summary="Retire a plan")
+async def retire_plan(plan_code: PlanCode, request: Request, session: WriteSession, _op: OperatorKey) -> PlanOut:
+    settings = get_runtime(request).settings
+    return plans.plan_out(await plans.retire_plan(session, code=plan_code, default_plan=settings.default_plan))
+
+
+@admin.get("/features", summary="The features plans may include, and what each gates")
+async def list_features(_op: OperatorKey) -> list[FeatureOut]:
+    return [
+        FeatureOut(
+            code=feature.code,
+            description=feature.description,
+            operations=[f"{method} {template}" for method, template in feature.operations],
+            pages=list(feature.pages),
+        )
+        for feature in FEATURES.values()
+    ]
+
+
+@admin.put("/airlines/{code}/plan", responses=problem_responses(404, 409))
 async def assign_plan(
     code: AirlineCode, body: PlanAssign, request: Request, session: WriteSession, _op: OperatorKey
 ) -> AirlinePlanOut:
-    assigned = await plans.assign_plan(session, airline_code=code, data=body)
-    get_runtime(request).metering.plans.forget(code)
+    runtime = get_runtime(request)
+    assigned = await plans.assign_plan(
+        session, airline_code=code, data=body, grace_hours=runtime.settings.billing_grace_hours
+    )
+    runtime.metering.plans.forget(code)
     return assigned
+
+
+@admin.delete(
+    "/airlines/{code}/plans/{change_id}",
+    responses=problem_responses(404, 409),
+    summary="Cancel a scheduled plan change",
+)
+async def cancel_plan_change(
+    code: AirlineCode,
+    change_id: Annotated[str, Path(pattern=r"^[0-9A-Za-z]{26}$")],
+    request: Request,
+    session: WriteSession,
+    _op: OperatorKey,
+) -> AirlinePlanOut:
+    cancelled = await plans.cancel_change(session, airline_code=code, change_id=change_id)
+    get_runtime(request).metering.plans.forget(code)
+    return cancelled
 
 
 @admin.get("/airlines/{code}/plans", responses=problem_responses(404), summary="An airline's plan history")
@@ -83,20 +135,7 @@ async def own_usage(
 @v1.get("/plan")
 async def own_plan(tenant: AirlineTenant, request: Request, session: ReadSession) -> PlanStatus:
     airline = await get_airline(session, code=tenant.code)
-    plan, since = await plans.current_plan(
-        session, airline=airline, default_plan=get_runtime(request).settings.default_plan
-    )
-    period_start, period_end = plans.month_bounds(utcnow())
-    used = await repository.billable_requests(session, tenant.code, period_start, period_end)
-    quota = plan.monthly_request_quota
-    return PlanStatus(
-        airline=tenant.code,
-        plan=plans.plan_out(plan),
-        effective_from=since,
-        period_start=period_start,
-        period_end=period_end,
-        quota=QuotaOut(included=quota, used=used, remaining=None if quota is None else max(quota - used, 0)),
-    )
+    return await plans.plan_status(session, airline=airline, default_plan=get_runtime(request).settings.default_plan)
 
 
 @monitoring.get(

@@ -10,18 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from skycart.airlines import repository as airlines
 from skycart.errors import DomainError, FeatureNotInPlan, NotFound, QuotaExceeded, RateLimited
+from skycart.metering.features import FEATURE_GATES
 from skycart.metering.limits import Limiter
 from skycart.metering.plans import PlanTerms, current_plan, terms
 from skycart.platform.db import transaction
 from skycart.platform.scope import BILLABLE, RATELIMIT
 from skycart.platform.singleflight import SingleFlight
 from skycart.platform.tenancy import Tenant
-
-# (method, route template) -> the plan feature it needs.
-FEATURE_GATES = {
-    ("POST", "/v1/sync/sales"): "offline_sync",
-    ("GET", "/v1/flights/{flight_id}/report"): "reports",
-}
 
 
 class PlanBook:

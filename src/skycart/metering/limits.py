@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from skycart.metering.leases import LeaseStore, QuotaUnknown
-from skycart.metering.plans import PlanTerms, month_bounds
+from skycart.metering.periods import month_bounds
+from skycart.metering.plans import PlanTerms
 from skycart.platform.db import utcnow
 from skycart.platform.singleflight import SingleFlight
 

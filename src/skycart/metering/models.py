@@ -2,10 +2,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import Mapped, mapped_column
 
 from skycart.platform.db import Base, IdMixin
+from skycart.platform.tenancy import TenantScoped
 
 # Upper bounds (ms) of the latency histogram buckets; the last bucket is everything above.
 LATENCY_BUCKETS_MS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500)
@@ -91,6 +93,8 @@ class Plan(IdMixin, Base):
     overage_per_1000_minor: Mapped[int] = mapped_column(BigInteger)
     revenue_share_bps: Mapped[int]
     created_at: Mapped[datetime]
+    # A retired plan can no longer be assigned; history and statements still name it.
+    retired_at: Mapped[datetime | None]
 
 
 class AirlinePlan(IdMixin, Base):
@@ -102,4 +106,24 @@ class AirlinePlan(IdMixin, Base):
     airline_id: Mapped[str] = mapped_column(String(26), ForeignKey("airlines.id", ondelete="CASCADE"))
     plan_id: Mapped[str] = mapped_column(String(26), ForeignKey("plans.id"))
     effective_from: Mapped[datetime]
+    created_at: Mapped[datetime]
+    # A scheduled change withdrawn before it took effect; the row stays (history is append-only).
+    cancelled_at: Mapped[datetime | None]
+
+
+LongText = Text().with_variant(mysql.MEDIUMTEXT(), "mysql")
+
+
+class ClosedStatement(IdMixin, TenantScoped, Base):
+    """The final statement of a closed month, stored once and served as stored from then on."""
+
+    __tablename__ = "closed_statements"
+    __table_args__ = (UniqueConstraint("airline_id", "month", name="uq_closed_statements_airline_month"),)
+
+    month: Mapped[str] = mapped_column(String(7))
+    body_json: Mapped[str] = mapped_column(LongText)
+    body_csv: Mapped[str] = mapped_column(LongText)
+    json_sha256: Mapped[str] = mapped_column(String(64))
+    csv_sha256: Mapped[str] = mapped_column(String(64))
+    closed_at: Mapped[datetime]
     created_at: Mapped[datetime]

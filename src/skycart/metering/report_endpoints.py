@@ -13,7 +13,7 @@ from skycart.metering import business, statements
 from skycart.metering.params import From, To, span
 from skycart.metering.schemas import BusinessUsageRow, Statement
 from skycart.platform.runtime import get_runtime
-from skycart.platform.sessions import ReadSession
+from skycart.platform.sessions import ReadSession, WriteSession
 from skycart.platform.tenancy import Tenant
 from skycart.platform.validation import AirlineCode
 
@@ -22,6 +22,7 @@ v1 = APIRouter(prefix="/v1", tags=["usage"], responses=problem_responses(401, 40
 
 Month = Annotated[str, Path(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$", examples=["2026-11"], description="UTC month")]
 Granularity = Annotated[business.BusinessGranularity, Query()]
+FormatQuery = Annotated[Literal["json", "csv"], Query()]
 CSV_RESPONSE = {
     200: {
         "description": "The statement; `?format=csv` gives one row per line item",
@@ -40,20 +41,47 @@ async def statement(
     code: AirlineCode,
     month: Month,
     request: Request,
-    session: ReadSession,
+    session: WriteSession,
     _op: OperatorKey,
-    format: Annotated[Literal["json", "csv"], Query()] = "json",
-) -> Statement | Response:
-    found = await statements.statement_under(session, get_runtime(request).settings, airline_code=code, month=month)
-    return found if format == "json" else csv_download(found)
+    format: FormatQuery = "json",
+) -> Response:
+    found = await statements.document_under(session, get_runtime(request).settings, airline_code=code, month=month)
+    return statement_response(found, format)
 
 
-def csv_download(found: Statement) -> Response:
+@v1.get(
+    "/statements/{month}",
+    response_model=Statement,
+    responses={**problem_responses(404), **CSV_RESPONSE},
+    summary="Your monthly statement",
+)
+async def own_statement(
+    month: Month, tenant: AirlineTenant, request: Request, session: WriteSession, format: FormatQuery = "json"
+) -> Response:
+    found = await statements.document_under(
+        session, get_runtime(request).settings, airline_code=tenant.code, month=month
+    )
+    return statement_response(found, format)
+
+
+def statement_response(found: statements.StatementDocument, format: str) -> Response:
+    """A statement as JSON or as a CSV download; a closed month's bytes are the stored ones, with their digest."""
+    digest = found.json_sha256 if format == "json" else found.csv_sha256
+    headers = {} if digest is None else {"ETag": f'"sha256-{digest}"'}
+    if format == "json":
+        return Response(found.json, media_type="application/json", headers=headers)
+    return csv_download(found.statement, found.csv, headers)
+
+
+def csv_download(found: Statement, body: str | None = None, headers: dict[str, str] | None = None) -> Response:
     """A statement as a CSV file download."""
     return Response(
-        statements.to_csv(found),
+        statements.to_csv(found) if body is None else body,
         media_type="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="statement-{found.airline}-{found.month}.csv"'},
+        headers={
+            "Content-Disposition": f'attachment; filename="statement-{found.airline}-{found.month}.csv"',
+            **(headers or {}),
+        },
     )
 
 

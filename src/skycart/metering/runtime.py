@@ -13,6 +13,7 @@ from sqlalchemy import delete
 from skycart.config import Settings
 from skycart.metering import repository
 from skycart.metering.aggregate import UsageAggregator
+from skycart.metering.closing import close_due
 from skycart.metering.exporters import log_emf
 from skycart.metering.flusher import Flusher, process_name
 from skycart.metering.guard import AirlineGuard, PlanBook
@@ -107,8 +108,17 @@ async def prune(runtime: Runtime, now: datetime | None = None) -> None:
 
 
 async def _housekeeping_loop(runtime: Runtime) -> None:
+    settings = runtime.settings
     while True:
         await asyncio.sleep(HOUSEKEEPING_SECONDS)
+        try:
+            closed = await close_due(
+                runtime.sessions, default_plan=settings.default_plan, grace_hours=settings.billing_grace_hours
+            )
+            if closed.stored:
+                log.info("billing_periods_closed", extra={"statements": closed.stored})
+        except Exception:
+            log.exception("billing_close_failed")
         try:
             await prune(runtime)
         except Exception:

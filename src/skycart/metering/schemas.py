@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -40,19 +40,34 @@ class PlanOut(BaseModel):
     overage_per_1000: str
     revenue_share_bps: int
     currency: str
+    retired_at: datetime | None = Field(default=None, description="set once the plan is retired: no longer sold")
+
+
+class FeatureOut(BaseModel):
+    code: str
+    description: str
+    operations: list[str] = Field(description='API operations it gates, e.g. "POST /v1/sync/sales"')
+    pages: list[str] = Field(description="web pages it gates")
 
 
 class PlanAssign(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     plan: PlanCode
-    effective_from: UTCTimestamp | None = Field(default=None, description="default: now")
+    effective_from: UTCTimestamp | None = Field(
+        default=None,
+        description="default: now. The change takes effect from the start of this UTC hour; a later hour "
+        "schedules it. Not in a closed month, not before the airline existed.",
+    )
 
 
 class AirlinePlanOut(BaseModel):
+    id: str | None = Field(default=None, description="the change's id; null for the plan the airline started on")
     airline: str
     plan: PlanOut
     effective_from: datetime
+    created_at: datetime | None = None
+    cancelled_at: datetime | None = Field(default=None, description="a scheduled change withdrawn before it began")
 
 
 class QuotaOut(BaseModel):
@@ -105,6 +120,24 @@ class StatementPlan(BaseModel):
     revenue_share: dict[str, str]
 
 
+class Adjustment(BaseModel):
+    """A fact about a closed month that arrived after it closed, billed in the month it arrived in."""
+
+    month: str = Field(description="the closed month the fact belongs to", examples=["2026-10"])
+    reason: Literal["late_sale", "cancellation"] = Field(
+        description="late_sale: an offline sale synced after its month closed; "
+        "cancellation: an order of a closed month cancelled after the close"
+    )
+    order_id: str
+    occurred_at: datetime = Field(description="when the sale was made")
+    recorded_at: datetime = Field(description="when the sale was synced, or the order cancelled")
+    plan: str = Field(description="the plan in force when the sale was made: its revenue share applies")
+    currency: str
+    gmv: str = Field(description="negative for a cancellation")
+    revenue_share_bps: int
+    revenue_share: str
+
+
 class Statement(BaseModel):
     """What an airline owes for a calendar month (UTC)."""
 
@@ -115,7 +148,9 @@ class Statement(BaseModel):
     currency: str = Field(description="the currency of the plan in force at the end of the month")
     from_: datetime = Field(alias="from")
     to: datetime
-    final: bool = Field(description="false for the current month: requests and GMV are counted to date")
+    final: bool = Field(description="true once the month is closed: the statement is stored and never changes")
+    status: Literal["open", "closed"] = Field(description="open: counted to date; closed: final")
+    closes_at: datetime = Field(description="month end plus the grace period")
     generated_at: datetime
     plans: list[StatementPlan]
     requests: int
@@ -125,7 +160,11 @@ class Statement(BaseModel):
     overage_amount: str = Field(description="overage of the plans billed in `currency`")
     gmv: dict[str, str]
     revenue_share: dict[str, str]
-    total_due: dict[str, str] = Field(description="fees, overage and revenue share, per currency")
+    adjustments: list[Adjustment] = Field(
+        default_factory=list, description="late facts of closed months, posted into this month"
+    )
+    adjustments_revenue_share: dict[str, str] = Field(default_factory=dict)
+    total_due: dict[str, str] = Field(description="fees, overage, revenue share and adjustments, per currency")
 
 
 class BusinessUsageRow(BaseModel):

@@ -83,5 +83,7 @@ async def flight_report(flight_id: FlightId, tenant: AirlineTenant, session: Rea
     responses=problem_responses(404, 409),
     summary="Upload sales crew made offline; each client_id is applied once, a bad sale is rejected alone",
 )
-async def sync_sales(body: SalesBatch, tenant: AirlineTenant, session: WriteSession) -> SyncResult:
-    return await offline.sync_sales(session, tenant=tenant, data=body)
+async def sync_sales(body: SalesBatch, tenant: AirlineTenant, request: Request, session: WriteSession) -> SyncResult:
+    return await offline.sync_sales(
+        session, tenant=tenant, data=body, window=offline.window(get_runtime(request).settings)
+    )

@@ -78,3 +78,5 @@ class OfflineSale(IdMixin, TenantScoped, Base):
     order_id: Mapped[str] = mapped_column(String(26), ForeignKey("orders.id", ondelete="CASCADE"))
     flight_id: Mapped[str] = mapped_column(String(26), ForeignKey("flights.id"))
     received_at: Mapped[datetime]
+    # What the sale said, so a re-sent client_id with other content is told apart from a duplicate.
+    content_sha256: Mapped[str | None] = mapped_column(String(64))

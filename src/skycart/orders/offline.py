@@ -8,19 +8,23 @@ what was loaded (a discrepancy the flight report shows), and a sale is never ref
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections import Counter
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
+import orjson
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skycart.airlines import repository as airlines
 from skycart.catalog import repository as catalog
 from skycart.catalog.models import Product
+from skycart.config import Settings
 from skycart.errors import Conflict, NotFound
 from skycart.flights import repository as flights
-from skycart.flights.models import LoadedStock
+from skycart.flights.models import Flight, LoadedStock
 from skycart.flights.service import get_flight
 from skycart.money import MoneyError, to_minor
 from skycart.orders import repository
@@ -30,7 +34,33 @@ from skycart.platform.db import is_retryable, new_id, utcnow
 from skycart.platform.tenancy import Tenant
 
 OFFLINE_PROVIDER = "offline"
+# A device's clock may run this far ahead of ours.
+CLOCK_SKEW = timedelta(minutes=5)
 log = logging.getLogger("skycart.orders.offline")
+
+
+@dataclass(frozen=True, slots=True)
+class SaleWindow:
+    """When a flight's offline sales may be dated, around its scheduled departure."""
+
+    before: timedelta
+    after: timedelta
+
+    def bounds(self, flight: Flight) -> tuple[datetime, datetime]:
+        return flight.scheduled_departure - self.before, flight.scheduled_departure + self.after
+
+
+def window(settings: Settings) -> SaleWindow:
+    return SaleWindow(
+        before=timedelta(hours=settings.offline_sale_before_departure_hours),
+        after=timedelta(hours=settings.offline_sale_after_departure_hours),
+    )
+
+
+def content_digest(flight_id: str, sale: OfflineSaleIn) -> str:
+    """What a sale says, so a client_id re-sent with other content is told from a plain re-send."""
+    body = {"flight_id": flight_id, **sale.model_dump(mode="json")}
+    return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 class SaleRejected(Exception):
@@ -42,6 +72,17 @@ class PricedLine:
     product: Product
     quantity: int
     unit_price_minor: int
+
+
+def check_sold_at(sale: OfflineSaleIn, *, opens: datetime, closes: datetime, now: datetime) -> None:
+    """A sale is dated inside its flight's window, not in the future, and not before the airline existed."""
+    if sale.sold_at > now + CLOCK_SKEW:
+        raise SaleRejected(f"sold_at: {sale.sold_at.isoformat()} is in the future")
+    if not opens <= sale.sold_at <= closes:
+        raise SaleRejected(
+            f"sold_at: {sale.sold_at.isoformat()} is outside this flight's sales window "
+            f"({opens.isoformat()} to {closes.isoformat()})"
+        )
 
 
 def priced_lines(sale: OfflineSaleIn, products: dict[str, Product], currencies: list[str]) -> list[PricedLine]:
@@ -66,6 +107,22 @@ def priced_lines(sale: OfflineSaleIn, products: dict[str, Product], currencies: 
     return [PricedLine(products[sku], quantity, price) for (sku, price), quantity in quantities.items()]
 
 
+def _already_applied(client_id: str, first: OfflineSale, digest: str) -> SaleResult:
+    """A client_id seen before: a duplicate if the sale says the same, else a conflict (both change nothing)."""
+    if first.content_sha256 is None or first.content_sha256 == digest:
+        return SaleResult(client_id=client_id, status="duplicate", order_id=first.order_id)
+    return SaleResult(
+        client_id=client_id,
+        status="conflict",
+        order_id=first.order_id,
+        error=SaleError(code="client_id_conflict", detail=_CONFLICT),
+        reason=_CONFLICT,
+    )
+
+
+_CONFLICT = "client_id: already used for a sale with other content; the first sale stands"
+
+
 async def _apply(
     session: AsyncSession, tenant: Tenant, flight_id: str, sale: OfflineSaleIn, lines: list[PricedLine]
 ) -> SaleResult:
@@ -85,8 +142,14 @@ async def _apply(
         created_at=sale.sold_at,
         updated_at=now,
     )
+    digest = content_digest(flight_id, sale)
     claim = OfflineSale(
-        airline_id=tenant.id, client_id=sale.client_id, order_id=order.id, flight_id=flight_id, received_at=now
+        airline_id=tenant.id,
+        client_id=sale.client_id,
+        order_id=order.id,
+        flight_id=flight_id,
+        received_at=now,
+        content_sha256=digest,
     )
     order_lines = [
         OrderLine(
@@ -112,7 +175,7 @@ async def _apply(
         first = (await repository.offline_sales(session, tenant, [sale.client_id])).get(sale.client_id)
         if first is None:
             raise
-        return SaleResult(client_id=sale.client_id, status="duplicate", order_id=first.order_id)
+        return _already_applied(sale.client_id, first, digest)
     return SaleResult(client_id=sale.client_id, status="inserted", order_id=order.id)
 
 
@@ -139,7 +202,9 @@ async def _count_sold(session: AsyncSession, tenant: Tenant, flight_id: str, pro
 
 
 def _rejected(client_id: str, detail: str) -> SaleResult:
-    return SaleResult(client_id=client_id, status="rejected", error=SaleError(code="validation_error", detail=detail))
+    return SaleResult(
+        client_id=client_id, status="rejected", error=SaleError(code="validation_error", detail=detail), reason=detail
+    )
 
 
 def _lost_a_race(exc: BaseException) -> bool:
@@ -152,12 +217,15 @@ def _lost_a_race(exc: BaseException) -> bool:
     return False
 
 
-async def sync_sales(session: AsyncSession, *, tenant: Tenant, data: SalesBatch) -> SyncResult:
+async def sync_sales(session: AsyncSession, *, tenant: Tenant, data: SalesBatch, window: SaleWindow) -> SyncResult:
     """Apply each new sale of the batch once; duplicates change nothing; a rejected sale rejects only itself."""
     flight = await get_flight(session, tenant=tenant, flight_id=data.flight_id)
     airline = await airlines.get_by_id(session, tenant.id)
     if airline is None:
         raise NotFound("airline not found")
+    opens, closes = window.bounds(flight)
+    # Nothing before the hour the airline was created, from which its first plan bills.
+    opens, now = max(opens, airline.created_at.replace(minute=0, second=0, microsecond=0)), utcnow()
     products = await catalog.by_skus(session, tenant, {item.sku for sale in data.sales for item in sale.items})
     known = await repository.offline_sales(session, tenant, [sale.client_id for sale in data.sales])
     results: list[SaleResult | None] = [None] * len(data.sales)
@@ -171,11 +239,10 @@ async def sync_sales(session: AsyncSession, *, tenant: Tenant, data: SalesBatch)
             continue
         first_at[sale.client_id] = index
         if sale.client_id in known:
-            results[index] = SaleResult(
-                client_id=sale.client_id, status="duplicate", order_id=known[sale.client_id].order_id
-            )
+            results[index] = _already_applied(sale.client_id, known[sale.client_id], content_digest(flight.id, sale))
             continue
         try:
+            check_sold_at(sale, opens=opens, closes=closes, now=now)
             todo.append((index, sale, priced_lines(sale, products, airline.currencies)))
         except SaleRejected as exc:
             results[index] = _rejected(sale.client_id, str(exc))
@@ -203,5 +270,9 @@ async def sync_sales(session: AsyncSession, *, tenant: Tenant, data: SalesBatch)
         extra={"airline": tenant.code, "flight_id": flight.id, **counts},
     )
     return SyncResult(
-        inserted=counts["inserted"], duplicates=counts["duplicate"], rejected=counts["rejected"], results=done
+        inserted=counts["inserted"],
+        duplicates=counts["duplicate"],
+        rejected=counts["rejected"],
+        conflicts=counts["conflict"],
+        results=done,
     )

@@ -114,13 +114,20 @@ class SaleError(BaseModel):
 
 class SaleResult(BaseModel):
     client_id: str
-    status: Literal["inserted", "duplicate", "rejected"]
-    order_id: str | None = Field(default=None, description="The sale's order; for a duplicate, the first one's")
+    status: Literal["inserted", "duplicate", "rejected", "conflict"] = Field(
+        description="duplicate: this client_id was applied before with the same content; "
+        "conflict: it was applied before with other content (nothing changed)"
+    )
+    order_id: str | None = Field(
+        default=None, description="The sale's order; for a duplicate or conflict, the first one's"
+    )
     error: SaleError | None = None
+    reason: str | None = Field(default=None, description="why a sale was rejected or is a conflict")
 
 
 class SyncResult(BaseModel):
     inserted: int
     duplicates: int
     rejected: int
+    conflicts: int = 0
     results: list[SaleResult] = Field(description="One per sale, in request order")

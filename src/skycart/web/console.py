@@ -126,11 +126,13 @@ async def overview(
 
 async def _statement(request: Request, user: ConsoleUser, code: str, month: str, format: str) -> Response:
     settings = get_runtime(request).settings
-    async with unit_of_work(request, write=False) as session:
+    # Writes: the first read of a closed month stores its final statement.
+    async with unit_of_work(request, write=True) as session:
         airline = await airlines.get_airline(session, code=code)
-        found = await statements.statement_under(session, settings, airline_code=code, month=month)
+        document = await statements.document_under(session, settings, airline_code=code, month=month)
+    found = document.statement
     if format == "csv":
-        return csv_download(found)
+        return csv_download(found, document.csv)
     base = f"/console/airlines/{code}" if user.is_operator else "/console"
     context = console_context(
         request, user, statement=found, airline=airline, csv_url=f"{base}/statements/{month}?format=csv"

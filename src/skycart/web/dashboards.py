@@ -12,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from skycart.airlines.models import Airline
 from skycart.metering import business, plans, usage
-from skycart.metering import repository as metering
 from skycart.metering.schemas import PlanOut, QuotaOut, UsageRow
 from skycart.money import to_decimal_string, to_minor
 from skycart.platform.tenancy import Tenant
@@ -138,12 +137,8 @@ async def quota(
     session: AsyncSession, *, airline: Airline, default_plan: str, now: datetime
 ) -> tuple[PlanOut, datetime, QuotaOut]:
     """The plan in force, since when, and the month's billable requests against its quota."""
-    plan, since = await plans.current_plan(session, airline=airline, default_plan=default_plan, at=now)
-    period_start, period_end = plans.month_bounds(now)
-    used = await metering.billable_requests(session, airline.code, period_start, period_end)
-    included = plan.monthly_request_quota
-    remaining = None if included is None else max(included - used, 0)
-    return plans.plan_out(plan), since, QuotaOut(included=included, used=used, remaining=remaining)
+    found = await plans.plan_status(session, airline=airline, default_plan=default_plan, now=now)
+    return found.plan, found.effective_from, found.quota
 
 
 async def gmv(

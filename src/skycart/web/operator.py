@@ -73,8 +73,9 @@ async def change_plan(request: Request, code: AirlineCode, user: OperatorUser, f
         data = PlanAssign(plan=str(form.get("plan", "")))
     except ValidationError as exc:
         raise ValidationFailed(f"plan: {exc.errors()[0]['msg']}") from exc
+    grace_hours = get_runtime(request).settings.billing_grace_hours
     async with unit_of_work(request, write=True) as session:
-        await plans.assign_plan(session, airline_code=code, data=data)
+        await plans.assign_plan(session, airline_code=code, data=data, grace_hours=grace_hours)
     # Like the API: this process forgets the old terms now, the others within the plan cache's TTL.
     get_runtime(request).metering.plans.forget(code)
     return see_other(f"/console/airlines/{code}?notice=plan")
