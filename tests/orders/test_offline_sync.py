@@ -9,7 +9,8 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import AirlineHandle, assert_problem
+from tests.conftest import AirlineHandle, LiveServer, assert_problem
+from tests.metering.usage_data import backdate
 
 # Crew devices report local time with its offset.
 LOCAL = timezone(timedelta(hours=2))
@@ -372,3 +373,55 @@ def test_devices_syncing_different_sales_of_the_same_products_at_once_lose_no_un
     sold = {sku: line["sold"] for sku, line in stock(airline, flight["id"]).items()}
     assert sold == {"X": 40, "Y": 120, "NEW": 80}
     assert len(orders(airline, flight["id"])) == 80
+
+
+def test_a_sale_dated_outside_its_flights_window_or_in_the_future_is_rejected_alone(
+    airline: AirlineHandle, server: LiveServer
+) -> None:
+    week_ago = datetime.now(UTC) - timedelta(days=7)
+    backdate(server.settings, airline.code, week_ago, [("premium", week_ago)])
+    airline.product("TEA")
+    departs = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3)
+    flight = airline.flight(scheduled_departure=departs.isoformat(), stock={"TEA": 10})
+    batch = [
+        sale("w-2019", {"TEA": 1}, sold_at="2019-06-01T10:00:00Z"),
+        sale("w-2030", {"TEA": 1}, sold_at="2030-06-01T10:00:00Z"),
+        sale("w-days-before", {"TEA": 1}, sold_at=(departs - timedelta(days=3)).isoformat()),
+        sale("w-soon", {"TEA": 1}, sold_at=(datetime.now(UTC) + timedelta(hours=1)).isoformat()),
+        sale("w-good", {"TEA": 2}, sold_at=(departs + timedelta(minutes=40)).isoformat()),
+    ]
+    answer = sync(airline, flight["id"], batch)
+    assert (answer["inserted"], answer["rejected"]) == (1, 4)
+    by_id = {r["client_id"]: r for r in answer["results"]}
+    assert by_id["w-good"]["status"] == "inserted"
+    for client_id in ("w-2019", "w-days-before"):
+        assert by_id[client_id]["status"] == "rejected" and "sales window" in by_id[client_id]["reason"]
+    for client_id in ("w-2030", "w-soon"):
+        assert by_id[client_id]["status"] == "rejected" and "in the future" in by_id[client_id]["reason"]
+    assert all(r["reason"] == r["error"]["detail"] for r in answer["results"] if r["status"] == "rejected")
+    assert stock(airline, flight["id"])["TEA"]["sold"] == 2
+    assert len(orders(airline, flight["id"])) == 1
+    # Nor before the airline existed, although inside the window.
+    fresh = airline.flight(scheduled_departure=departs.isoformat(), stock={"TEA": 1})
+    backdate(server.settings, airline.code, datetime.now(UTC), [("premium", datetime.now(UTC))])
+    early = sync(airline, fresh["id"], [sale("w-before-airline", {"TEA": 1}, sold_at=departs.isoformat())])
+    assert early["rejected"] == 1 and "sales window" in early["results"][0]["reason"]
+
+
+def test_a_client_id_resent_with_other_content_is_a_conflict_and_the_first_sale_stands(
+    airline: AirlineHandle,
+) -> None:
+    airline.product("TEA")
+    flight = airline.flight(stock={"TEA": 10})
+    first = sale("c-1", {"TEA": 1})
+    assert sync(airline, flight["id"], [first])["inserted"] == 1
+    order_id = orders(airline, flight["id"])[0]["id"]
+    changed = {**first, "items": [{"sku": "TEA", "quantity": 3}]}
+    answer = sync(airline, flight["id"], [changed, sale("c-2", {"TEA": 1})])
+    assert (answer["inserted"], answer["duplicates"], answer["conflicts"], answer["rejected"]) == (1, 0, 1, 0)
+    conflict = answer["results"][0]
+    assert (conflict["status"], conflict["order_id"]) == ("conflict", order_id)
+    assert "other content" in conflict["reason"] and conflict["error"]["code"] == "client_id_conflict"
+    assert sync(airline, flight["id"], [first])["duplicates"] == 1, "the same content again is a plain duplicate"
+    assert stock(airline, flight["id"])["TEA"]["sold"] == 2
+    assert airline.client.get(f"/v1/orders/{order_id}").json()["items"][0]["quantity"] == 1
