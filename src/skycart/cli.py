@@ -179,6 +179,7 @@ def usage_report(
         ("Overage amount", f"{found.overage_amount} {found.currency}"),
         ("GMV", _per_currency(found.gmv)),
         ("Revenue share", _per_currency(found.revenue_share)),
+        ("Adjustments", _per_currency(found.adjustments_revenue_share)),
         ("Total due", _per_currency(found.total_due)),
     ):
         totals.add_row(item, value)

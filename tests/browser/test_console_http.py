@@ -233,6 +233,35 @@ def test_statement_downloads_as_csv(server: LiveServer, operator_key: str, airli
     assert csv.text.splitlines()[0].startswith("airline,month,item,plan")
 
 
+def test_statement_page_shows_a_closed_month_as_final_and_late_facts_as_adjustments(
+    server: LiveServer, operator_key: str, make_airline: Any, admin: httpx.Client
+) -> None:
+    from tests.metering.test_billing_periods import _late_sale_airline
+    from tests.metering.usage_data import closed_month, label
+
+    old, _ = closed_month()
+    airline, flight, departs = _late_sale_airline(make_airline, server)
+    sale = {
+        "client_id": "console-late-1",
+        "sold_at": (departs + timedelta(hours=2)).isoformat(),
+        "currency": "EUR",
+        "items": [{"sku": "MEAL", "quantity": 2}],
+        "payment": {"method": "cash"},
+    }
+    synced = airline.client.post("/v1/sync/sales", json={"flight_id": flight["id"], "sales": [sale]})
+    assert synced.status_code == 200 and synced.json()["inserted"] == 1, synced.text
+    with sign_in(server, operator_key) as client:
+        closed = client.get(f"/console/airlines/{airline.code}/statements/{label(old)}")
+        current = client.get(f"/console/airlines/{airline.code}/statements/{utcnow():%Y-%m}")
+        stored = client.get(f"/console/airlines/{airline.code}/statements/{label(old)}?format=csv")
+    assert closed.status_code == 200 and "final" in closed.text and "no longer changes" in closed.text
+    assert "Adjustments for closed months" not in closed.text
+    assert current.status_code == 200 and "Adjustments for closed months" in current.text
+    assert f'<th scope="row">{label(old)}</th><td>late sale</td>' in current.text
+    assert "22.00 EUR" in current.text and "0.44 EUR" in current.text
+    assert stored.content == admin.get(f"/admin/statements/{airline.code}/{label(old)}?format=csv").content
+
+
 def test_web_pages_stay_out_of_the_openapi_document() -> None:
     paths = create_app(Settings()).openapi()["paths"]
     assert not [path for path in paths if path.startswith(("/console", "/shop", "/static"))]
