@@ -64,8 +64,9 @@ class Served:
             return conn.execute("SELECT COUNT(DISTINCT process) FROM metering_flushes").fetchone()[0]
 
 
-def _env(database: Path, **extra: str) -> dict[str, str]:
-    return {
+def _env(database: Path, **extra: str | None) -> dict[str, str]:
+    """The server's environment; an `extra` of None leaves that setting at its default."""
+    env = {
         **{name: value for name, value in os.environ.items() if not name.startswith("SKYCART_")},
         "SKYCART_DATABASE_URL": f"sqlite:///{database}",
         "SKYCART_METERING_FLUSH_SECONDS": "300",
@@ -74,10 +75,11 @@ def _env(database: Path, **extra: str) -> dict[str, str]:
         "SKYCART_LOG_LEVEL": "WARNING",
         **extra,
     }
+    return {name: value for name, value in env.items() if value is not None}
 
 
 @contextmanager
-def serving(tmp_path: Path, *, workers: int, demo: bool = False, **extra: str) -> Iterator[tuple[Served, dict]]:
+def serving(tmp_path: Path, *, workers: int, demo: bool = False, **extra: str | None) -> Iterator[tuple[Served, dict]]:
     """`skycart serve --workers N` on a scratch SQLite database; yields it and the demo keys (if seeded)."""
     database = tmp_path / "serve.db"
     env = _env(database, **extra)
@@ -272,3 +274,28 @@ def test_sigint_to_the_master_stops_as_gracefully_as_sigterm(tmp_path: Path) -> 
         served.proc.send_signal(signal.SIGINT)
         assert served.proc.wait(timeout=15) == 0
         assert served.stored("/healthz") == sent, "every worker ran its lifespan shutdown"
+
+
+def test_with_aws_configured_and_no_region_serve_stops_before_any_worker_with_one_line(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("AWS_REGION", "AWS_DEFAULT_REGION", "SKYCART_AWS_REGION")}
+    env |= {"AWS_CONFIG_FILE": str(tmp_path / "no-config"), "SKYCART_LOG_GROUP": "skycart-app"}
+    result = subprocess.run(
+        [*SKYCART, "serve", "--port", str(_free_port())], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "skycart serve: no AWS region: set AWS_REGION (ECS sets it in every task) or SKYCART_AWS_REGION"
+    ]
+
+
+def test_by_default_a_process_prints_its_access_lines_and_no_emf_records(tmp_path: Path) -> None:
+    """EMF is for a log group that extracts it (the task definition switches it on); `make run` prints none."""
+    env = {"SKYCART_EMF_METRICS": None, "SKYCART_ACCESS_LOG": None, "SKYCART_LOG_LEVEL": None}
+    with serving(tmp_path, workers=1, SKYCART_METERING_FLUSH_SECONDS="0.2", **env) as (served, _):
+        ids = [httpx.get(f"{served.url}/healthz").headers["x-request-id"] for _ in range(3)]
+        time.sleep(1)  # several flushes, each of which would print its EMF records
+        assert _stop(served) == 0
+        lines = [json.loads(line) for line in served.proc.stdout.read().splitlines() if line.startswith("{")]
+    assert served.stored("/healthz") == 3, "flushed, so EMF would have been printed"
+    assert [line["request_id"] for line in lines if line.get("logger") == "skycart.access"][-3:] == ids
+    assert not [line for line in lines if "_aws" in line]

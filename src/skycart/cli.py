@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from skycart.config import Settings, get_settings
+from skycart.config import ConfigError, Settings, get_settings
 from skycart.platform.db import create_engine, create_sessionmaker, transaction
 
 app = typer.Typer(
@@ -55,6 +55,14 @@ def serve(
 ) -> None:
     """Serve the HTTP API: a gunicorn master supervising uvicorn worker processes (see skycart.asgi)."""
     settings = get_settings()
+    if settings.assets_bucket or settings.log_group or settings.db_secret_arn:
+        from skycart.platform import aws
+
+        try:
+            aws.region(settings)  # before any worker starts: one clear line instead of a traceback per worker
+        except ConfigError as error:
+            typer.echo(f"skycart serve: {error}", err=True)
+            raise typer.Exit(2) from None
     host = host or settings.host
     bind = f"[{host}]:{port or settings.port}" if ":" in host else f"{host}:{port or settings.port}"
     count = str(workers or settings.workers)

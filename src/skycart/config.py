@@ -37,7 +37,8 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(default=50_000_000, ge=1, le=89_478_485)
     max_images_per_product: int = Field(default=10, ge=1, le=100)
     aws_endpoint_url: str | None = None
-    aws_region: str = "eu-central-1"
+    # None: the standard chain (AWS_REGION, AWS_DEFAULT_REGION, the AWS config file); see platform/aws.py.
+    aws_region: str | None = None
     log_group: str | None = None
     log_level: str = "INFO"
     # How often batched log lines are sent to CloudWatch Logs (when SKYCART_LOG_GROUP is set).
@@ -73,7 +74,8 @@ class Settings(BaseSettings):
     metering_enabled: bool = True
     limits_enabled: bool = True
     access_log: bool = True
-    emf_metrics: bool = True
+    # EMF lines (CloudWatch metrics extracted from log lines): only where a log group extracts them (ECS).
+    emf_metrics: bool = False
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1)
@@ -99,6 +101,12 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+# What a production task must be given (the task definition sets each; tests/container checks it does):
+# the database and how to follow its password rotation, the shared Redis, the bucket, the log group, EMF.
+# Everything else has a default that holds in production; the region comes from the standard chain.
+PRODUCTION_SETTINGS = ("db_secret", "db_secret_arn", "redis_url", "assets_bucket", "log_group", "emf_metrics")
 
 
 class ConfigError(Exception):

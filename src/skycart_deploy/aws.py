@@ -15,10 +15,25 @@ import boto3
 ENDPOINT_ENV = "SKYCART_AWS_ENDPOINT_URL"
 
 
-def client(service: str, endpoint_url: str | None = None, region: str | None = None) -> Any:
+class NoRegion(Exception):
+    """No region given and none in the standard chain: every client would sign for a guess."""
+
+    def __str__(self) -> str:
+        return "no AWS region: pass --region or set AWS_REGION (or AWS_DEFAULT_REGION, or a profile's region)"
+
+
+def region(given: str | None = None) -> str:
+    """`given`, else AWS_REGION, else boto3's own chain (AWS_DEFAULT_REGION, the config file); else NoRegion."""
+    found = given or os.environ.get("AWS_REGION") or boto3.session.Session().region_name
+    if not found:
+        raise NoRegion
+    return found
+
+
+def client(service: str, endpoint_url: str | None = None, region_name: str | None = None) -> Any:
     """A boto3 client for `service`; `endpoint_url` falls back to SKYCART_AWS_ENDPOINT_URL."""
     return boto3.client(
         service,  # type: ignore[call-overload]
         endpoint_url=endpoint_url or os.environ.get(ENDPOINT_ENV) or None,
-        region_name=region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None,
+        region_name=region(region_name),
     )

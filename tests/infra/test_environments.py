@@ -28,6 +28,7 @@ FARGATE_MEMORY = {
 }
 # The values CloudWatch Logs accepts (up to five years).
 LOG_RETENTION_DAYS = {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827}
+BOOT_LOG_RETENTION_DAYS = 7
 
 
 def az_index(subnet: dict[str, Any]) -> int:
@@ -150,15 +151,18 @@ def test_stateful_resources_survive_stack_deletion() -> None:
 @pytest.mark.parametrize("environment", ENVIRONMENTS)
 def test_log_groups_keep_the_environments_retention(environment: str) -> None:
     expected = int(config(environment)["LogRetentionDays"])
-    groups = [
-        group
+    groups = {
+        logical_id: group
         for file_name in nested_files().values()
-        for group in resources(environment, file_name, "AWS::Logs::LogGroup").values()
-    ]
+        for logical_id, group in resources(environment, file_name, "AWS::Logs::LogGroup").items()
+    }
+    boot = groups.pop("BootLogGroup")
 
     assert len(groups) >= 6
-    assert {int(group["Properties"]["RetentionInDays"]) for group in groups} == {expected}
+    assert {int(group["Properties"]["RetentionInDays"]) for group in groups.values()} == {expected}
     assert expected in LOG_RETENTION_DAYS
+    # Only what the app could not ship itself (infra/cloudformation/service.yaml): kept a week, in every environment.
+    assert int(boot["Properties"]["RetentionInDays"]) == BOOT_LOG_RETENTION_DAYS < expected
 
 
 @pytest.mark.parametrize("environment", ENVIRONMENTS)

@@ -77,6 +77,7 @@ def test_service_starts_with_the_environments_minimum(account: MotoAccount, depl
 
 def test_log_groups_keep_the_environments_retention(account: MotoAccount, deployed: DeployedEnvironment) -> None:
     logs = account.client("logs")
+    boot = deployed.outputs["service.yaml"]["BootLogGroupName"]
     names = [
         name
         for file_name in ("network.yaml", "service.yaml", "rotation.yaml", "api.yaml")
@@ -90,7 +91,8 @@ def test_log_groups_keep_the_environments_retention(account: MotoAccount, deploy
         if group["logGroupName"] == name
     }
 
-    assert len(retention) == len(names) >= 5
+    assert len(retention) == len(names) >= 6
+    assert retention.pop(boot) == 7, "the container's stdout: what the app could not ship itself"
     assert set(retention.values()) == {int(config(deployed.environment)["LogRetentionDays"])}
 
 

@@ -223,7 +223,8 @@ def test_execution_role_pulls_one_repository_and_reads_only_the_app_secrets() ->
     role = template("service.yaml")["Resources"]["ExecutionRole"]
     allowed = [
         {"Fn::Sub": "arn:${AWS::Partition}:ecr:${AWS::Region}:${AWS::AccountId}:repository/${ImageRepositoryName}"},
-        {"Fn::GetAtt": ["AppLogGroup", "Arn"]},
+        # The awslogs driver writes the boot log group only: the app ships its own lines to AppLogGroup.
+        {"Fn::GetAtt": ["BootLogGroup", "Arn"]},
         {"Ref": "DatabaseSecretArn"},
         {"Ref": "RedisUrlSecretArn"},
         {"Ref": "KmsKeyArn"},

@@ -207,3 +207,14 @@ def test_rotation_runs_on_schedule_and_may_redeploy_only_its_service() -> None:
     assert (variables["ECS_CLUSTER"], variables["ECS_SERVICE"]) == ({"Ref": "ClusterName"}, {"Ref": "ServiceName"})
     root = template("skycart.yaml")["Resources"]["Rotation"]["Properties"]["Parameters"]
     assert root["ServiceName"] == {"Fn::GetAtt": ["Service", "Outputs.ServiceName"]}
+
+
+def test_each_log_line_has_one_path_to_cloudwatch() -> None:
+    """The app ships its lines (and EMF records) to AppLogGroup; the driver takes stdout to the boot group."""
+    (container,) = template("service.yaml")["Resources"]["TaskDefinition"]["Properties"]["ContainerDefinitions"]
+    environment = {item["Name"]: item["Value"] for item in container["Environment"]}
+
+    assert environment["SKYCART_LOG_GROUP"] == {"Ref": "AppLogGroup"}
+    assert environment["SKYCART_EMF_METRICS"] == "true"
+    assert container["LogConfiguration"]["LogDriver"] == "awslogs"
+    assert container["LogConfiguration"]["Options"]["awslogs-group"] == {"Ref": "BootLogGroup"}

@@ -165,13 +165,6 @@ def plan_at(history: Timeline, moment: datetime) -> tuple[Plan, datetime] | None
     return found
 
 
-async def plan_segments(
-    session: AsyncSession, *, airline: Airline, default_plan: str, start: datetime, end: datetime
-) -> list[tuple[Plan, datetime, datetime]]:
-    """The plans in force between start and end, each with the part of the span it covers."""
-    return segments_of(await timeline(session, airline=airline, default_plan=default_plan), start, end)
-
-
 async def current_plan(
     session: AsyncSession, *, airline: Airline, default_plan: str, at: datetime | None = None
 ) -> tuple[Plan, datetime]:

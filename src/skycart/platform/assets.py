@@ -27,6 +27,7 @@ from typing import Any, Protocol
 from cachetools import TTLCache
 
 from skycart.config import Settings
+from skycart.platform import aws
 
 log = logging.getLogger("skycart.assets")
 
@@ -169,7 +170,6 @@ class S3Assets:
 
 def s3_client(settings: Settings) -> Any:
     """The process's one S3 client (thread-safe; shared by every request)."""
-    import boto3
     from botocore.config import Config
 
     config = Config(
@@ -179,9 +179,7 @@ def s3_client(settings: Settings) -> Any:
         # A custom endpoint (moto, LocalStack, MinIO) is one host: bucket names go in the path.
         s3={"addressing_style": "path" if settings.aws_endpoint_url else "auto"},
     )
-    return boto3.session.Session().client(
-        "s3", region_name=settings.aws_region, endpoint_url=settings.aws_endpoint_url, config=config
-    )
+    return aws.client("s3", settings, config=config)
 
 
 def assets_for(settings: Settings) -> LocalAssets | S3Assets:

@@ -22,6 +22,7 @@ from sqlalchemy.types import TypeDecorator
 from ulid import ULID
 
 from skycart.config import Settings, parse_db_secret
+from skycart.platform import aws
 
 log = logging.getLogger("skycart.db")
 
@@ -120,9 +121,7 @@ ACCESS_DENIED = 1045
 
 def _follow_rotation(engine: AsyncEngine, settings: Settings) -> None:
     """When a new connection is refused (the password rotated), read the secret again and retry once."""
-    import boto3
-
-    client = boto3.client("secretsmanager", region_name=settings.aws_region, endpoint_url=settings.aws_endpoint_url)
+    client = aws.client("secretsmanager", settings)
     current: dict[str, Any] = {}
 
     @event.listens_for(engine.sync_engine, "do_connect")

@@ -1,4 +1,4 @@
-"""Structured JSON logs on stdout: one object per line with `event` and any fields."""
+"""Structured JSON logs, one object per line with `event` and any fields: on stdout, or shipped to CloudWatch Logs."""
 
 from __future__ import annotations
 
@@ -43,10 +43,8 @@ def configure_logging(level: str) -> None:
     logging.logProcesses = False
     logging.logMultiprocessing = False
     logging._srcfile = None
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = [_stdout()]
     root.setLevel(level.upper())
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
@@ -55,8 +53,19 @@ def configure_logging(level: str) -> None:
     logging.getLogger("uvicorn.access").disabled = True
 
 
+def _stdout() -> logging.Handler:
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(JsonFormatter())
+    return handler
+
+
 def ship_to_cloudwatch(settings: Any) -> logging.Handler | None:
-    """Also send every log line to CloudWatch Logs, batched from a background thread (watchtower).
+    """Send every log line to CloudWatch Logs instead of stdout, batched from a background thread (watchtower).
+
+    One path per line: a line shipped here is not printed too. On ECS the container's stdout goes through
+    the awslogs driver to a separate boot log group, which then holds only what the app cannot ship itself
+    (what the gunicorn master prints, a crash before logging starts, watchtower's own delivery warnings on
+    stderr). Printing every line as well would ingest it twice and extract each EMF record twice.
 
     Called in each worker process after it starts. The log group belongs to the infrastructure
     (CloudFormation creates it with its retention), so it is never created here.
@@ -66,10 +75,11 @@ def ship_to_cloudwatch(settings: Any) -> logging.Handler | None:
     import os
     import socket
 
-    import boto3
     import watchtower
 
-    client = boto3.client("logs", region_name=settings.aws_region, endpoint_url=settings.aws_endpoint_url)
+    from skycart.platform import aws
+
+    client = aws.client("logs", settings)
     handler = watchtower.CloudWatchLogHandler(
         log_group_name=settings.log_group,
         log_stream_name=f"{socket.gethostname()}/{os.getpid()}",
@@ -78,13 +88,13 @@ def ship_to_cloudwatch(settings: Any) -> logging.Handler | None:
         send_interval=settings.log_send_seconds,
     )
     handler.setFormatter(JsonFormatter())
-    logging.getLogger().addHandler(handler)
+    logging.getLogger().handlers[:] = [handler]
     return handler
 
 
 def stop_shipping(handler: logging.Handler | None) -> None:
-    """Send what is still queued, then stop (graceful shutdown)."""
+    """Send what is still queued, then stop (graceful shutdown); what is logged after that goes to stdout."""
     if handler is not None:
         handler.flush()
         handler.close()
-        logging.getLogger().removeHandler(handler)
+        logging.getLogger().handlers[:] = [_stdout()]
