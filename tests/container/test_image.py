@@ -17,6 +17,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -124,10 +125,10 @@ def moto_endpoint() -> Iterator[str]:
         yield endpoint
 
 
-@pytest.fixture(scope="module")
-def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, Any]]]:
+@contextmanager
+def app_database(folder: Path) -> Iterator[tuple[str, dict[str, Any]]]:
     """A scratch MariaDB database, and the secret of a user that may use only that database."""
-    with scratch_database("mariadb", tmp_path_factory.mktemp("container")) as url:
+    with scratch_database("mariadb", folder) as url:
         parsed = make_url(url)
         user, password = f"skycart_{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
         _mariadb_admin(f"CREATE USER '{user}'@'%' IDENTIFIED BY '{password}'")
@@ -143,6 +144,12 @@ def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, di
             yield url, secret
         finally:
             _mariadb_admin(f"DROP USER IF EXISTS '{user}'@'%'")
+
+
+@pytest.fixture(scope="module")
+def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, Any]]]:
+    with app_database(tmp_path_factory.mktemp("container")) as found:
+        yield found
 
 
 @pytest.fixture(scope="module")
@@ -187,24 +194,25 @@ def task(moto_endpoint: str, database: tuple[str, dict[str, Any]]) -> Iterator[T
                 *task.env_flags(), IMAGE, env=env,
             )
         )  # fmt: skip
-        task.seconds_to_ready = _wait_ready(task, started)
+        task.seconds_to_ready = wait_ready(task.name, task.url, started)
         yield task
     finally:
         podman("rm", "--force", "--time", "0", name)
 
 
-def _wait_ready(task: Task, started: float, timeout: float = 60) -> float:
+def wait_ready(name: str, url: str, started: float, timeout: float = 60) -> float:
+    """Seconds from `started` until the container's /readyz answers 200; fails if it stops first."""
     while time.monotonic() - started < timeout:
         try:
-            if httpx.get(f"{task.url}/readyz", timeout=1).status_code == 200:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
                 return time.monotonic() - started
         except httpx.TransportError:
             pass
-        state = podman("inspect", "--format", "{{.State.Status}}", task.name).stdout.strip()
+        state = podman("inspect", "--format", "{{.State.Status}}", name).stdout.strip()
         if state != "running":
-            pytest.fail(f"the container is {state}: {podman('logs', task.name).stdout[-3000:]}")
+            pytest.fail(f"the container is {state}: {podman('logs', name).stdout[-3000:]}")
         time.sleep(0.1)
-    pytest.fail(f"/readyz did not answer 200 within {timeout} s: {podman('logs', task.name).stdout[-3000:]}")
+    pytest.fail(f"/readyz did not answer 200 within {timeout} s: {podman('logs', name).stdout[-3000:]}")
 
 
 @pytest.fixture(scope="module")

@@ -65,6 +65,11 @@ class MotoAccount:
     _credentials: dict[str, str] = field(default_factory=dict)
 
     def client(self, service: str) -> Any:
+        self.credentials()
+        return self._client(service, self._credentials)
+
+    def credentials(self) -> dict[str, str]:
+        """Temporary credentials of a role in this account (boto3 keyword names), as a task role hands out."""
         if not self._credentials:
             sts = self._client("sts", {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"})
             assumed = sts.assume_role(RoleArn=f"arn:aws:iam::{self.account_id}:role/smoke", RoleSessionName="infra")
@@ -73,7 +78,7 @@ class MotoAccount:
                 "aws_secret_access_key": assumed["Credentials"]["SecretAccessKey"],
                 "aws_session_token": assumed["Credentials"]["SessionToken"],
             }
-        return self._client(service, self._credentials)
+        return dict(self._credentials)
 
     def _client(self, service: str, credentials: dict[str, str]) -> Any:
         return boto3.client(service, endpoint_url=self.endpoint, region_name=REGION, **credentials)
