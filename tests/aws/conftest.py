@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import pytest
 
@@ -30,6 +32,18 @@ def moto_server() -> Iterator[str]:
 def reset_moto(endpoint: str) -> None:
     """Empty every account: moto servers in one process share their state (and S3 bucket names are global)."""
     urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")).close()
+
+
+def log_lines(logs: Any, group: str) -> list[dict[str, Any]]:
+    """Every JSON line in a log group, all pages of it, oldest stream first."""
+    events: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"logGroupName": group}
+    while True:
+        page = logs.filter_log_events(**kwargs)
+        events += page["events"]
+        if not page.get("nextToken"):
+            return [json.loads(event["message"]) for event in events]
+        kwargs["nextToken"] = page["nextToken"]
 
 
 @pytest.fixture

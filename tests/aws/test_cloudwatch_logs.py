@@ -13,21 +13,14 @@ import pytest
 
 from skycart.config import Settings
 from skycart.platform.migrate import upgrade
-from tests.aws.conftest import AWS_ENV, reset_moto
+from tests.aws.conftest import AWS_ENV, log_lines, reset_moto
 from tests.metering.cluster import ServerProcess, onboard, operator_key, servers
 
 GROUP = "skycart-test"
 
 
 def _lines(logs: Any) -> list[dict[str, Any]]:
-    events: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {"logGroupName": GROUP}
-    while True:
-        page = logs.filter_log_events(**kwargs)
-        events += page["events"]
-        if not page.get("nextToken"):
-            return [json.loads(event["message"]) for event in events]
-        kwargs["nextToken"] = page["nextToken"]
+    return log_lines(logs, GROUP)
 
 
 def _printed(proc: ServerProcess) -> list[dict[str, Any]]:

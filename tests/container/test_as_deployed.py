@@ -26,7 +26,7 @@ import httpx
 import pytest
 
 from skycart.config import PRODUCTION_SETTINGS, Settings
-from tests.aws.conftest import moto_server
+from tests.aws.conftest import log_lines, moto_server
 from tests.catalog.images_support import picture
 from tests.conftest import _free_port, flight_body, order_body, product_body
 from tests.container.test_image import IMAGE, _image_ready, app_database, podman, succeeded, wait_ready
@@ -106,14 +106,7 @@ class Deployed:
         return client.request(method, path, headers=headers, **kwargs)
 
     def log_lines(self, group: str) -> list[dict[str, Any]]:
-        logs = self.account.client("logs")
-        events, kwargs = [], {"logGroupName": group}
-        while True:
-            page = logs.filter_log_events(**kwargs)
-            events += page["events"]
-            if not page.get("nextToken"):
-                return [json.loads(event["message"]) for event in events]
-            kwargs["nextToken"] = page["nextToken"]
+        return log_lines(self.account.client("logs"), group)
 
 
 def _secret(account: MotoAccount, value_from: str) -> str:
