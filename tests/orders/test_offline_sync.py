@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.conftest import AirlineHandle, LiveServer, assert_problem
 from tests.metering.usage_data import backdate
@@ -16,9 +17,19 @@ from tests.metering.usage_data import backdate
 LOCAL = timezone(timedelta(hours=2))
 
 
+_moment: dict[str, str] = {}
+
+
+@pytest.fixture(autouse=True)
+def _one_moment_per_test() -> None:
+    # One value per test: a sale built twice must have the same content, or it is a conflict.
+    _moment["now"] = datetime.now(LOCAL).replace(microsecond=0).isoformat()
+
+
 def just_now() -> str:
-    """A moment inside the test flight's sales window (it departs in 2 h), after its airline was created."""
-    return datetime.now(LOCAL).replace(microsecond=0).isoformat()
+    """This test's start: inside the test flight's sales window (it departs in 2 h) and in the hour its
+    airline was created, which is as early as a sale may be dated."""
+    return _moment["now"]
 
 
 def sale(
