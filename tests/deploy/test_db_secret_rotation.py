@@ -314,6 +314,26 @@ def test_steps_refuse_a_token_that_is_not_a_pending_version_of_the_secret(rig: R
         rig.step("createSecret", previous)
 
 
+@pytest.mark.parametrize(
+    "tampered", [{"host": "10.255.255.1"}, {"port": 3307}, {"dbname": "other"}, {"masterarn": "arn:other"}]
+)
+def test_the_set_step_refuses_a_pending_secret_for_another_server_before_connecting(
+    rig: Rig, tampered: dict[str, Any]
+) -> None:
+    """Whoever could write AWSPENDING would otherwise receive the admin's login at their own host."""
+    token = rig.begin()
+    pending = {**rig.value(CURRENT), "username": rig.user + "_clone", "password": uuid.uuid4().hex, **tampered}
+    rig.secrets.put_secret_value(
+        SecretId=rig.arn, ClientRequestToken=token, SecretString=json.dumps(pending), VersionStages=[PENDING]
+    )
+    before = rig.snapshot()
+    started = time.monotonic()
+    with pytest.raises(rotation_lambda.RotationRefused, match=f"pending secret's '{next(iter(tampered))}' differs"):
+        rig.step("setSecret", token)
+    assert time.monotonic() - started < 2, "refused before any connection was tried"
+    assert rig.snapshot() == before
+
+
 def test_steps_refuse_a_secret_whose_rotation_is_turned_off(rig: Rig) -> None:
     token = rig.begin()
     rig.secrets.cancel_rotate_secret(SecretId=rig.arn)

@@ -32,6 +32,8 @@ CURRENT, PENDING = "AWSCURRENT", "AWSPENDING"
 CLONE_SUFFIX = "_clone"
 ADMIN_SECRET_KEY = "masterarn"
 PASSWORD_LENGTH = 40
+# What a rotation may not change: only the user and the password alternate.
+SAME_AS_CURRENT = ("host", "port", "dbname", ADMIN_SECRET_KEY)
 # MySQL 8 allows 32 characters in a user name (MariaDB 80); plain names keep the SQL free of quoting doubts.
 USERNAME = re.compile(r"[A-Za-z0-9_]{1,32}")
 DATABASE_NAME = re.compile(r"[A-Za-z0-9_$]{1,64}")
@@ -123,6 +125,11 @@ def set_secret(*, secrets: Any, arn: str, token: str, connect: Connect = pymysql
     """Give the pending user the current user's grants and the pending password, as the admin."""
     current = _secret_value(secrets, arn, stage=CURRENT)
     pending = _secret_value(secrets, arn, stage=PENDING, version=token)
+    # Before anything connects anywhere: a pending secret that names another server (or another admin
+    # secret) would otherwise get the admin's credentials sent to it. AWS's own rotation samples refuse it too.
+    for key in SAME_AS_CURRENT:
+        if pending.get(key) != current.get(key):
+            raise RotationRefused(f"the pending secret's {key!r} differs from the current secret's")
     # The password is the last thing set, so a working login means every earlier statement ran too.
     if _logs_in(pending, connect):
         log.info("set_secret_done_before", extra={"secret": arn, "version": token, "user": pending["username"]})
