@@ -6,12 +6,15 @@ from skycart.airlines import repository, service
 from skycart.airlines.auth import AirlineTenant, OperatorKey, forget_key
 from skycart.airlines.schemas import AirlineCreate, AirlineOut, AirlineUpdate, KeyCreate, KeyCreated
 from skycart.errors import problem_responses
+from skycart.platform.jsonbody import StrictJsonRoute
 from skycart.platform.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from skycart.platform.sessions import ReadSession, WriteSession
 from skycart.platform.validation import AirlineCode
 
-admin = APIRouter(prefix="/admin", tags=["operator"], responses=problem_responses(401, 403, 422))
-v1 = APIRouter(prefix="/v1", tags=["airline"], responses=problem_responses(401, 403))
+admin = APIRouter(
+    route_class=StrictJsonRoute, prefix="/admin", tags=["operator"], responses=problem_responses(401, 403, 422)
+)
+v1 = APIRouter(route_class=StrictJsonRoute, prefix="/v1", tags=["airline"], responses=problem_responses(401, 403))
 
 
 def _out(airline: object) -> AirlineOut:

@@ -11,13 +11,16 @@ from skycart.catalog.schemas import ImportResult, ProductCreate, ProductImages, 
 from skycart.errors import PayloadTooLarge, ValidationFailed, problem_responses
 from skycart.platform.assets import AssetStore
 from skycart.platform.db import transaction
+from skycart.platform.jsonbody import StrictJsonRoute
 from skycart.platform.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from skycart.platform.runtime import get_runtime
 from skycart.platform.sessions import ReadSession, WriteSession
 from skycart.platform.uploads import read_file_field
 from skycart.platform.validation import SKU_PATTERN
 
-router = APIRouter(prefix="/v1", tags=["catalog"], responses=problem_responses(401, 403, 422))
+router = APIRouter(
+    route_class=StrictJsonRoute, prefix="/v1", tags=["catalog"], responses=problem_responses(401, 403, 422)
+)
 SkuPath = Annotated[str, Path(min_length=1, max_length=64, pattern=SKU_PATTERN)]
 ImageId = Annotated[str, Path(min_length=26, max_length=26, pattern=r"^[0-9A-HJKMNP-TV-Z]{26}$")]
 

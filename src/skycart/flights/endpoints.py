@@ -9,12 +9,15 @@ from skycart.airlines.auth import AirlineTenant
 from skycart.errors import problem_responses
 from skycart.flights import repository, service
 from skycart.flights.schemas import FlightCreate, FlightOut, InventoryOut, InventoryPut, Menu
+from skycart.platform.jsonbody import StrictJsonRoute
 from skycart.platform.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from skycart.platform.runtime import get_runtime
 from skycart.platform.sessions import ReadSession, WriteSession
 from skycart.platform.validation import CurrencyCode, LocaleCode
 
-router = APIRouter(prefix="/v1/flights", tags=["flights"], responses=problem_responses(401, 403, 422))
+router = APIRouter(
+    route_class=StrictJsonRoute, prefix="/v1/flights", tags=["flights"], responses=problem_responses(401, 403, 422)
+)
 FlightId = Annotated[str, Path(min_length=1, max_length=26)]
 
 

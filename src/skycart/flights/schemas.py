@@ -5,7 +5,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from skycart.platform.validation import Sku, UTCTimestamp
+from skycart.platform.validation import PlausibleDate, Sku, UTCTimestamp
 
 Airport = Annotated[str, Field(pattern=r"^[A-Z]{3}$", examples=["FRA"])]
 
@@ -14,7 +14,7 @@ class FlightCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     flight_number: str = Field(pattern=r"^[A-Z0-9]{2,3}[0-9]{1,4}[A-Z]?$", examples=["SK1234"])
-    departure_date: date
+    departure_date: PlausibleDate
     origin: Airport
     destination: Airport
     scheduled_departure: UTCTimestamp = Field(description="ISO-8601 with offset; stored in UTC")

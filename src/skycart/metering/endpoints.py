@@ -23,13 +23,18 @@ from skycart.metering.schemas import (
     PlanStatus,
     UsageRow,
 )
+from skycart.platform.jsonbody import StrictJsonRoute
 from skycart.platform.runtime import get_runtime
 from skycart.platform.sessions import ReadSession, WriteSession
 from skycart.platform.validation import AirlineCode
 
-admin = APIRouter(prefix="/admin", tags=["operator"], responses=problem_responses(401, 403, 422))
-v1 = APIRouter(prefix="/v1", tags=["usage"], responses=problem_responses(401, 403, 422, 429))
-monitoring = APIRouter(tags=["health"], responses=problem_responses(401, 403))
+admin = APIRouter(
+    route_class=StrictJsonRoute, prefix="/admin", tags=["operator"], responses=problem_responses(401, 403, 422)
+)
+v1 = APIRouter(
+    route_class=StrictJsonRoute, prefix="/v1", tags=["usage"], responses=problem_responses(401, 403, 422, 429)
+)
+monitoring = APIRouter(route_class=StrictJsonRoute, tags=["health"], responses=problem_responses(401, 403))
 
 GranularityQuery = Annotated[usage.Granularity, Query()]
 

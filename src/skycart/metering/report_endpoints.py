@@ -12,13 +12,18 @@ from skycart.errors import problem_responses
 from skycart.metering import business, statements
 from skycart.metering.params import From, To, span
 from skycart.metering.schemas import BusinessUsageRow, Statement
+from skycart.platform.jsonbody import StrictJsonRoute
 from skycart.platform.runtime import get_runtime
 from skycart.platform.sessions import ReadSession, WriteSession
 from skycart.platform.tenancy import Tenant
 from skycart.platform.validation import AirlineCode
 
-admin = APIRouter(prefix="/admin", tags=["operator"], responses=problem_responses(401, 403, 422))
-v1 = APIRouter(prefix="/v1", tags=["usage"], responses=problem_responses(401, 403, 422, 429))
+admin = APIRouter(
+    route_class=StrictJsonRoute, prefix="/admin", tags=["operator"], responses=problem_responses(401, 403, 422)
+)
+v1 = APIRouter(
+    route_class=StrictJsonRoute, prefix="/v1", tags=["usage"], responses=problem_responses(401, 403, 422, 429)
+)
 
 Month = Annotated[str, Path(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$", examples=["2026-11"], description="UTC month")]
 Granularity = Annotated[business.BusinessGranularity, Query()]

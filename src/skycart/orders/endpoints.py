@@ -10,11 +10,14 @@ from skycart.flights.endpoints import FlightId
 from skycart.flights.schemas import FlightReport
 from skycart.orders import checkout, offline, reports, service
 from skycart.orders.schemas import SEAT_PATTERN, OrderCreate, OrderOut, SalesBatch, SyncResult
+from skycart.platform.jsonbody import StrictJsonRoute
 from skycart.platform.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from skycart.platform.runtime import get_runtime
 from skycart.platform.sessions import ReadSession, WriteSession
 
-router = APIRouter(prefix="/v1", tags=["orders"], responses=problem_responses(401, 403, 422))
+router = APIRouter(
+    route_class=StrictJsonRoute, prefix="/v1", tags=["orders"], responses=problem_responses(401, 403, 422)
+)
 OrderId = Annotated[str, Path(min_length=1, max_length=26)]
 
 

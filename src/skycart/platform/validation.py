@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated
 
 from babel import Locale, UnknownLocaleError
@@ -10,9 +10,20 @@ from pydantic import AfterValidator, AwareDatetime, Field
 
 from skycart.money import is_currency
 
+# Timestamps an airline may send lie in this range: arithmetic on them (a sales window, a month's end)
+# can never overflow, and a typo such as year 9999 is refused instead of stored.
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+
 
 def _utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+    try:
+        value = value.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:00:00-05:00 is past the last datetime in UTC
+        value = LATEST
+    if not EARLIEST <= value < LATEST:
+        raise ValueError(f"must lie between {EARLIEST.year} and {LATEST.year - 1}")
+    return value
 
 
 def _currency(value: str) -> str:
@@ -37,5 +48,14 @@ AirlineCode = Annotated[str, Field(pattern=r"^[A-Z0-9]{2,3}$", examples=["SK"])]
 SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 Sku = Annotated[str, Field(min_length=1, max_length=64, pattern=SKU_PATTERN)]
 
-# A timestamp with an explicit offset, normalized to UTC on the way in.
+
+def _plausible_date(value: date) -> date:
+    if not EARLIEST.date() <= value < LATEST.date():
+        raise ValueError(f"must lie between {EARLIEST.year} and {LATEST.year - 1}")
+    return value
+
+
+# A calendar date between EARLIEST and LATEST.
+PlausibleDate = Annotated[date, AfterValidator(_plausible_date)]
+# A timestamp with an explicit offset, normalized to UTC on the way in, between EARLIEST and LATEST.
 UTCTimestamp = Annotated[AwareDatetime, AfterValidator(_utc)]
