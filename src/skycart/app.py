@@ -11,10 +11,11 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from starlette.staticfiles import StaticFiles
 
+from skycart.airlines.auth import KeyBeforeBody
 from skycart.airlines.endpoints import admin as airlines_admin
 from skycart.airlines.endpoints import v1 as airlines_v1
 from skycart.catalog.endpoints import router as catalog_router
-from skycart.config import Settings, get_settings
+from skycart.config import OFFLINE_BATCH_BYTES, Settings, get_settings
 from skycart.errors import ServiceUnavailable, install_error_handlers, problem_responses
 from skycart.flights.endpoints import router as flights_router
 from skycart.flights.fastpath import answer as warm_menu
@@ -25,9 +26,11 @@ from skycart.metering.middleware import MeteringMiddleware
 from skycart.orders.endpoints import router as orders_router
 from skycart.orders.payments import provider_for
 from skycart.platform.assets import LOCAL_PREFIX, assets_for
+from skycart.platform.bodies import BodyLimit
 from skycart.platform.db import create_engine, create_sessionmaker
 from skycart.platform.logging import configure_logging, ship_to_cloudwatch, stop_shipping
 from skycart.platform.runtime import Runtime
+from skycart.platform.uploads import FRAMING_BYTES
 from skycart.web import endpoints as web
 
 DESCRIPTION = """Inflight e-commerce for many airlines.
@@ -75,6 +78,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # No OpenTelemetry here: metering and EMF are the metrics; this also spares a check per request.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
+    # Inside the error handling, so a failure in either is answered like any other: bodies are bounded
+    # (inner), and a request with a body is authenticated before a byte of it is read (outer).
+    app.add_middleware(BodyLimit, default=settings.max_json_bytes, larger=larger_bodies(settings))
+    app.add_middleware(KeyBeforeBody)
     install_error_handlers(app)
     aggregator = UsageAggregator()
     # Added last, so outermost: it also meters what the error handlers answer. A warm menu is answered
@@ -118,3 +125,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"status": "ready", "database": "ok", "redis": "ok"}
 
     return app
+
+
+def larger_bodies(settings: Settings) -> list[tuple[str, int]]:
+    """The routes whose bodies may be larger than SKYCART_MAX_JSON_BYTES (path patterns, limits).
+
+    Each of them also enforces its own setting while it reads (imports, images).
+    """
+    image = settings.max_image_bytes + FRAMING_BYTES
+    return [
+        (r"/v1/products:import", settings.max_request_bytes),
+        (r"/v1/sync/sales", OFFLINE_BATCH_BYTES),
+        (r"/v1/products/[^/]+/images", image),
+        (r"/console/catalog/[^/]+/images", image),
+    ]

@@ -26,6 +26,8 @@ and the log shipping in the process that uses them.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
 import os
 import signal
 import sys
@@ -33,7 +35,10 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn_worker import UvicornWorker
+
+from skycart.config import get_settings
 
 # SIGTERM to exit: in-flight requests, then the lifespan shutdown in every worker. ECS waits 30 s by default.
 GRACEFUL_SECONDS = 25
@@ -55,8 +60,96 @@ def __getattr__(name: str) -> Any:
     return built
 
 
+_TIMEOUT_BODY = json.dumps(
+    {
+        "type": "https://skycart.dev/problems/request_timeout",
+        "title": "Request timeout",
+        "status": 408,
+        "detail": "the request's headers or body did not arrive in time",
+        "code": "request_timeout",
+    }
+).encode()
+REQUEST_TIMEOUT = (
+    b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/problem+json\r\nconnection: close\r\n"
+    + f"content-length: {len(_TIMEOUT_BODY)}\r\n\r\n".encode()
+    + _TIMEOUT_BODY
+)
+
+
+class TimedHttpProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with read deadlines, so slow clients cannot pin a worker's connections.
+
+    A request's headers must arrive within SKYCART_HEADER_TIMEOUT_SECONDS of its first byte (or of the
+    connection), and each part of its body within SKYCART_BODY_TIMEOUT_SECONDS of the one before; past
+    that the connection gets a 408 (if nothing was answered yet) and is closed. uvicorn has neither.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        settings = get_settings()
+        self.header_seconds = settings.header_timeout_seconds
+        self.body_seconds = settings.body_timeout_seconds
+        self.read_deadline: asyncio.TimerHandle | None = None
+
+    def _arm(self, seconds: float) -> None:
+        if self.read_deadline is not None:
+            self.read_deadline.cancel()
+        self.read_deadline = self.loop.call_later(seconds, self._too_slow)
+
+    def _disarm(self) -> None:
+        if self.read_deadline is not None:
+            self.read_deadline.cancel()
+            self.read_deadline = None
+
+    def _too_slow(self) -> None:
+        self.read_deadline = None
+        if self.transport.is_closing():
+            return
+        if self.cycle is None or not self.cycle.response_started:
+            self.transport.write(REQUEST_TIMEOUT)
+        self.transport.close()
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm(self.header_seconds)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self.read_deadline is None:  # a further request on a kept-alive connection
+            self._arm(self.header_seconds)
+
+    def on_headers_complete(self) -> None:
+        super().on_headers_complete()
+        if self.scope.get("method") in ("GET", "HEAD"):
+            self._disarm()
+        else:
+            self._arm(self.body_seconds)
+
+    def on_body(self, body: bytes) -> None:
+        super().on_body(body)
+        self._arm(self.body_seconds)
+
+    def on_message_complete(self) -> None:
+        self._disarm()
+        super().on_message_complete()
+
+
 class SkyCartWorker(UvicornWorker):
-    CONFIG_KWARGS = {**UvicornWorker.CONFIG_KWARGS, "lifespan": "on", "timeout_graceful_shutdown": IN_FLIGHT_SECONDS}
+    CONFIG_KWARGS = {
+        **UvicornWorker.CONFIG_KWARGS,
+        "lifespan": "on",
+        "timeout_graceful_shutdown": IN_FLIGHT_SECONDS,
+        "http": TimedHttpProtocol,
+    }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # Past this many open connections (or requests in flight) a worker answers 503 at once.
+        self.CONFIG_KWARGS = {**self.CONFIG_KWARGS, "limit_concurrency": get_settings().max_connections_per_worker}
+        super().__init__(*args, **kwargs)
 
     def init_signals(self) -> None:
         super().init_signals()

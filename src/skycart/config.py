@@ -11,6 +11,9 @@ from urllib.parse import quote
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# An offline-sale batch at its largest (500 sales of 50 items) is well under this.
+OFFLINE_BATCH_BYTES = 4 * 1024 * 1024
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SKYCART_", extra="ignore")
@@ -51,7 +54,15 @@ class Settings(BaseSettings):
     web_session_hours: float = Field(default=8.0, gt=0, le=720)
     payment_provider: str = "sandbox"
     max_import_rows: int = Field(default=10_000, ge=1)
+    # A request body may be this large (413 past it, counted while it is read, before it is parsed); an
+    # import `max_request_bytes`, an image upload `max_image_bytes`, an offline-sale batch OFFLINE_BATCH_BYTES.
+    max_json_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_request_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    # A client must send a request's headers within this, and each part of its body within `body_timeout_seconds`.
+    header_timeout_seconds: float = Field(default=10, gt=0, le=120)
+    body_timeout_seconds: float = Field(default=30, gt=0, le=300)
+    # Open connections a worker serves at once; past this it answers 503 at once (uvicorn's limit_concurrency).
+    max_connections_per_worker: int = Field(default=1000, ge=10)
     # An idempotency record left "in progress" by a crashed process may be taken over after this.
     idempotency_lock_seconds: int = Field(default=60, ge=1)
     metering_flush_seconds: float = Field(default=5.0, gt=0, le=300)

@@ -1,27 +1,28 @@
-"""Authentication and authorization dependencies: `AirlineTenant`, `OperatorKey`."""
+"""Authentication and authorization: the dependencies `AirlineTenant` and `OperatorKey`, and `KeyBeforeBody`,
+which authenticates a request that carries a body before a byte of that body is read."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 
 from skycart.airlines import service
 from skycart.airlines.service import ROLE_AIRLINE, ROLE_OPERATOR, Principal, hash_key
-from skycart.errors import Forbidden, Unauthenticated
+from skycart.errors import Forbidden, Unauthenticated, problem_response
 from skycart.platform.db import transaction
-from skycart.platform.runtime import get_runtime
-from skycart.platform.scope import AIRLINE
+from skycart.platform.runtime import Runtime, get_runtime
+from skycart.platform.scope import AIRLINE, PRINCIPAL
 from skycart.platform.tenancy import Tenant
 
 api_key_header = APIKeyHeader(name="X-Api-Key", auto_error=False, description="Airline or operator API key")
 
 
-async def current_principal(request: Request, plain: str | None = Security(api_key_header)) -> Principal:
+async def resolve_principal(runtime: Runtime, plain: str | None) -> Principal:
+    """The key's principal, from this process's key cache or one shared lookup; Unauthenticated otherwise."""
     if not plain:
         raise Unauthenticated("send your API key in the X-Api-Key header")
-    runtime = get_runtime(request)
     cache_key = hash_key(plain)
     principal = runtime.key_cache.get(cache_key)
     if principal is None:
@@ -34,8 +35,56 @@ async def current_principal(request: Request, plain: str | None = Security(api_k
         if principal is None:
             raise Unauthenticated("unknown or revoked API key")
         runtime.key_cache[cache_key] = principal
-    request.scope[AIRLINE] = principal.tenant.code if principal.tenant else principal.role
     return principal
+
+
+def _label(principal: Principal) -> str:
+    return principal.tenant.code if principal.tenant else principal.role
+
+
+async def current_principal(request: Request, plain: str | None = Security(api_key_header)) -> Principal:
+    principal = request.scope.get(PRINCIPAL)  # resolved by KeyBeforeBody from the same header
+    if principal is None:
+        principal = await resolve_principal(get_runtime(request), plain)
+    request.scope[AIRLINE] = _label(principal)
+    return principal
+
+
+# Every route under these prefixes needs a key; a body sent to one is read only once the key is known.
+KEYED_PREFIXES = ("/v1/", "/admin/")
+_BODILESS = frozenset((b"GET", b"HEAD", b"OPTIONS"))
+
+
+class KeyBeforeBody:
+    """Pure ASGI: a request with a body to a keyed route is authenticated before the app reads the body.
+
+    FastAPI parses a JSON body before it runs any dependency, so without this an anonymous caller
+    could make a worker parse whatever the body limit admits. A missing or unknown key is answered 401
+    here; a known one is left in the scope for `current_principal`, which then looks nothing up again.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["method"].encode() not in _BODILESS
+            and scope["path"].startswith(KEYED_PREFIXES)
+        ):
+            raw = next((value for name, value in scope["headers"] if name == b"x-api-key"), None)
+            plain = raw.decode("latin-1") if raw else None
+            try:
+                principal = await resolve_principal(scope["app"].state.runtime, plain)
+            except Unauthenticated as refused:
+                # And the connection closes: the server does not read (and throw away) the body first.
+                headers = {"connection": "close"}
+                answer = problem_response(refused.status, refused.code, refused.title, refused.detail, headers)
+                await answer(scope, receive, send)
+                return
+            scope[PRINCIPAL] = principal
+            scope[AIRLINE] = _label(principal)
+        await self.app(scope, receive, send)
 
 
 def forget_key(request: Request, key_id: str) -> None:
