@@ -6,10 +6,12 @@ each is sent as raw bytes over real HTTP, and nothing of it is stored.
 
 from __future__ import annotations
 
+import uuid
+
 import httpx
 import pytest
 
-from tests.conftest import AirlineHandle, assert_problem, flight_body, product_body
+from tests.conftest import AirlineHandle, assert_problem, flight_body, order_body, product_body
 
 JSON = {"content-type": "application/json"}
 NON_FINITE = ["NaN", "Infinity", "-Infinity", "1e999", "-1e999"]
@@ -63,3 +65,102 @@ def test_a_flight_outside_the_plausible_years_is_refused(airline: AirlineHandle,
     problem = assert_problem(answer, 422, "validation_error")
     assert "between 2000 and 2099" in problem["detail"]
     assert airline.client.get("/v1/flights").json()["items"] == []
+
+
+def _nested(levels: int) -> dict:
+    node: dict = {}
+    for _ in range(levels - 1):
+        node = {"n": node}
+    return node
+
+
+@pytest.mark.parametrize(
+    "lax",
+    [
+        {"passenger": {"age_confirmed": "yes"}},
+        {"passenger": {"age_confirmed": 1}},
+        {"items": [{"sku": "TEA", "quantity": "1"}]},
+        {"items": [{"sku": "TEA", "quantity": 1.0}]},
+    ],
+)
+def test_an_order_takes_booleans_and_integers_only_as_json_booleans_and_integers(
+    airline: AirlineHandle, lax: dict
+) -> None:
+    airline.product("TEA")
+    flight = airline.flight(stock={"TEA": 5})
+    body = {**order_body(flight["id"], {"TEA": 1}, currency="EUR"), **lax}
+    answer = airline.client.post("/v1/orders", json=body, headers={"Idempotency-Key": str(uuid.uuid4())})
+    assert_problem(answer, 422, "validation_error")
+    assert airline.client.get("/v1/orders").json()["items"] == []
+
+
+@pytest.mark.parametrize("lax", [{"active": "yes"}, {"active": 1}])
+def test_a_product_takes_active_only_as_a_json_boolean(airline: AirlineHandle, lax: dict) -> None:
+    assert_problem(
+        airline.client.post("/v1/products", json=product_body("LAX", ["EUR"], **lax)), 422, "validation_error"
+    )
+
+
+def test_a_flight_takes_international_and_stock_only_as_json_values_of_their_type(airline: AirlineHandle) -> None:
+    assert_problem(airline.client.post("/v1/flights", json=flight_body(international="true")), 422, "validation_error")
+    airline.product("TEA")
+    flight = airline.flight()
+    loaded = airline.client.put(
+        f"/v1/flights/{flight['id']}/inventory", json={"items": [{"sku": "TEA", "quantity": "5"}]}
+    )
+    assert_problem(loaded, 422, "validation_error")
+
+
+@pytest.mark.parametrize(
+    ("attributes", "message"),
+    [({"blob": "x" * 20_000}, "16384 bytes"), (_nested(6), "5 levels")],
+    ids=["too large", "too deep"],
+)
+def test_product_attributes_are_bounded_in_size_and_depth(
+    airline: AirlineHandle, attributes: dict, message: str
+) -> None:
+    problem = assert_problem(
+        airline.client.post("/v1/products", json=product_body("BIG", ["EUR"], attributes=attributes)),
+        422,
+        "validation_error",
+    )
+    assert message in problem["detail"]
+    assert airline.client.get("/v1/products/BIG").status_code == 404
+    assert (
+        airline.client.post("/v1/products", json=product_body("BIG", ["EUR"], attributes=_nested(5))).status_code == 201
+    )
+
+
+def test_a_5_mb_attributes_object_is_refused_before_it_is_read(airline: AirlineHandle) -> None:
+    body = product_body("HUGE", ["EUR"], attributes={"blob": "x" * (5 * 1024 * 1024)})
+    assert_problem(airline.client.post("/v1/products", json=body), 413, "payload_too_large")
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [({"notes": "x" * 70_000}, "65536 bytes"), ({"deep": _nested(8)}, "8 levels")],
+    ids=["too large", "too deep"],
+)
+def test_airline_settings_are_bounded_in_size_and_depth(
+    airline: AirlineHandle, admin: httpx.Client, settings: dict, message: str
+) -> None:
+    before = admin.get(f"/admin/airlines/{airline.code}").json()
+    problem = assert_problem(
+        admin.patch(f"/admin/airlines/{airline.code}", json={"settings": settings}), 422, "validation_error"
+    )
+    assert message in problem["detail"]
+    assert admin.get(f"/admin/airlines/{airline.code}").json() == before
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", None])
+def test_a_json_route_answers_another_media_type_with_415(airline: AirlineHandle, content_type: str | None) -> None:
+    body = httpx.Request("POST", "/", json=product_body("MEDIA", ["EUR"])).content
+    headers = {"content-type": content_type} if content_type else {}
+    request = airline.client.build_request("POST", "/v1/products", content=body, headers=headers)
+    assert ("content-type" in request.headers) == (content_type is not None)
+    assert_problem(airline.client.send(request), 415, "unsupported_media_type")
+    assert airline.client.get("/v1/products/MEDIA").status_code == 404
+    json_suffix = airline.client.post(
+        "/v1/products", content=body, headers={"content-type": "application/merge-patch+json"}
+    )
+    assert json_suffix.status_code == 201, "any application/*+json is JSON"

@@ -3,9 +3,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
-from skycart.platform.validation import AirlineCode, CurrencyCode, LocaleCode
+from skycart.platform.validation import AirlineCode, CurrencyCode, LocaleCode, bounded_json
+
+# An airline's settings, read on every request that needs them: at most this large and deep.
+SETTINGS_BYTES = 64 * 1024
+SETTINGS_DEPTH = 8
 
 
 class AirlineSettings(BaseModel):
@@ -14,11 +18,12 @@ class AirlineSettings(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     # Most items carrying a restriction tag one seat may buy per flight, e.g. {"alcohol": 2}.
-    seat_limits: dict[str, int] = Field(default_factory=dict)
+    seat_limits: dict[str, StrictInt] = Field(default_factory=dict)
     branding: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _non_negative(self) -> AirlineSettings:
+        bounded_json(self.model_dump(), what="settings", max_bytes=SETTINGS_BYTES, max_depth=SETTINGS_DEPTH)
         for tag, limit in self.seat_limits.items():
             if limit < 0 or limit > 10_000:
                 raise ValueError(f"seat_limits.{tag} must be between 0 and 10000")

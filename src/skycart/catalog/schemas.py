@@ -1,13 +1,16 @@
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from skycart.money import MoneyError, to_minor
-from skycart.platform.validation import CurrencyCode, LocaleCode, Sku
+from skycart.platform.validation import CurrencyCode, LocaleCode, Sku, bounded_json
+
+# A product's free-form attributes, served in every list and menu: at most this large and deep.
+ATTRIBUTES_BYTES = 16 * 1024
+ATTRIBUTES_DEPTH = 5
 
 Amount = Annotated[str, Field(pattern=r"^(0|[1-9][0-9]{0,14})(\.[0-9]{1,4})?$", examples=["4.50"])]
 Tag = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$", examples=["alcohol", "duty_free"])]
@@ -25,7 +28,7 @@ class ProductFields(BaseModel):
     min_age: int | None = Field(default=None, ge=0, le=99, strict=True)
     restrictions: list[Tag] = Field(default_factory=list, max_length=20)
     attributes: dict[str, Any] = Field(default_factory=dict)
-    active: bool = True
+    active: bool = Field(default=True, strict=True)
 
     @field_validator("prices")
     @classmethod
@@ -40,12 +43,8 @@ class ProductFields(BaseModel):
     @field_validator("attributes")
     @classmethod
     def _plain_json(cls, attributes: dict[str, Any]) -> dict[str, Any]:
-        # Python's JSON parser lets NaN and Infinity through; no database stores them as JSON.
-        try:
-            json.dumps(attributes, allow_nan=False)
-        except ValueError as exc:
-            raise ValueError("attributes must be plain JSON: NaN and Infinity are not numbers here") from exc
-        return attributes
+        # Served in every product list and menu: small and shallow (a CSV import's cells are parsed too).
+        return bounded_json(attributes, what="attributes", max_bytes=ATTRIBUTES_BYTES, max_depth=ATTRIBUTES_DEPTH)
 
     @field_validator("restrictions")
     @classmethod

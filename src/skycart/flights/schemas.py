@@ -18,7 +18,7 @@ class FlightCreate(BaseModel):
     origin: Airport
     destination: Airport
     scheduled_departure: UTCTimestamp = Field(description="ISO-8601 with offset; stored in UTC")
-    international: bool = False
+    international: bool = Field(default=False, strict=True)
 
     @model_validator(mode="after")
     def _not_a_loop(self) -> FlightCreate:
@@ -41,7 +41,7 @@ class StockLine(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     sku: Sku
-    quantity: int = Field(ge=0, le=100_000)
+    quantity: int = Field(ge=0, le=100_000, strict=True)
 
 
 class InventoryPut(BaseModel):

@@ -17,14 +17,16 @@ class PlanIn(BaseModel):
 
     code: PlanCode
     name: str = Field(min_length=1, max_length=100)
-    monthly_request_quota: int | None = Field(default=None, ge=0, le=10**12, description="null: unlimited")
-    overage: bool = Field(description="true: requests past the quota are served and billed; false: hard stop")
+    monthly_request_quota: int | None = Field(default=None, ge=0, le=10**12, strict=True, description="null: unlimited")
+    overage: bool = Field(
+        strict=True, description="true: requests past the quota are served and billed; false: hard stop"
+    )
     rate_limit_per_second: Decimal = Field(gt=0, le=100_000, decimal_places=3)
-    burst: int = Field(ge=1, le=1_000_000)
+    burst: int = Field(ge=1, le=1_000_000, strict=True)
     features: list[Tag] = Field(default_factory=list, max_length=50)
     monthly_fee: Amount
     overage_per_1000: Amount = "0"
-    revenue_share_bps: int = Field(ge=0, le=10_000)
+    revenue_share_bps: int = Field(ge=0, le=10_000, strict=True)
     currency: CurrencyCode
 
 

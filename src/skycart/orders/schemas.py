@@ -16,7 +16,7 @@ class OrderItemIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     sku: Sku
-    quantity: int = Field(ge=1, le=99)
+    quantity: int = Field(ge=1, le=99, strict=True)
 
 
 class PaymentIn(BaseModel):
@@ -30,7 +30,7 @@ class PassengerIn(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    age_confirmed: bool = False
+    age_confirmed: bool = Field(default=False, strict=True)
     name: str | None = Field(default=None, max_length=200)
 
 
@@ -70,7 +70,7 @@ class OfflineItemIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     sku: Sku
-    quantity: int = Field(ge=1, le=99)
+    quantity: int = Field(ge=1, le=99, strict=True)
     unit_price: Amount | None = Field(default=None, description="What was charged; default the current price")
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from babel import Locale, UnknownLocaleError
 from pydantic import AfterValidator, AwareDatetime, Field
@@ -59,3 +60,26 @@ def _plausible_date(value: date) -> date:
 PlausibleDate = Annotated[date, AfterValidator(_plausible_date)]
 # A timestamp with an explicit offset, normalized to UTC on the way in, between EARLIEST and LATEST.
 UTCTimestamp = Annotated[AwareDatetime, AfterValidator(_utc)]
+
+
+def bounded_json(value: Any, *, what: str, max_bytes: int, max_depth: int) -> Any:
+    """`value` if it is plain JSON (no NaN or Infinity) of at most `max_bytes` and `max_depth` levels."""
+    try:
+        size = len(json.dumps(value, allow_nan=False, separators=(",", ":")).encode())
+    except ValueError as exc:
+        raise ValueError(f"{what} must be plain JSON: NaN and Infinity are not numbers here") from exc
+    if size > max_bytes:
+        raise ValueError(f"{what} may take {max_bytes} bytes as JSON, not {size}")
+    level, nodes = 0, [value]
+    while nodes:
+        level += 1
+        if level > max_depth:
+            raise ValueError(f"{what} may nest {max_depth} levels deep at most")
+        nodes = [
+            child
+            for node in nodes
+            if isinstance(node, dict | list)
+            for child in (node.values() if isinstance(node, dict) else node)
+            if isinstance(child, dict | list)
+        ]
+    return value
