@@ -25,6 +25,12 @@ class Settings(BaseSettings):
     # The secret's ARN: after a password rotation, a refused login re-reads it and reconnects.
     db_secret_arn: str | None = None
     database_pool_size: int = Field(default=10, ge=1, le=200)
+    # A database that is away costs a request at most about these (MySQL): waiting for a pooled
+    # connection, opening a new one, and waiting for any one answer (a stalled server, a lock held).
+    # Past them the request is answered 503 `service_unavailable` with Retry-After.
+    database_pool_timeout_seconds: float = Field(default=2, gt=0, le=60)
+    database_connect_timeout_seconds: int = Field(default=2, ge=1, le=60)
+    database_statement_timeout_seconds: float = Field(default=2.5, gt=0, le=300)
     # SQLite waits this long for a competing writer before it reports "database is locked".
     sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
     redis_url: str | None = None

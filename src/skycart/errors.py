@@ -11,6 +11,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
@@ -122,6 +124,31 @@ _HTTP_CODES = {
 }
 
 
+# How long a client is asked to wait before it tries again while the database is away.
+UNAVAILABLE_RETRY_SECONDS = 2
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """The database could not be reached or did not answer in time: the request may be tried again."""
+    if isinstance(exc, PoolTimeout | OperationalError | InterfaceError):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+def unavailable_response(exc: BaseException) -> Response:
+    """503 with Retry-After, logged by the error's kind and code only (never the statement or its values)."""
+    orig = getattr(exc, "orig", None)
+    code = orig.args[0] if orig is not None and orig.args and isinstance(orig.args[0], int) else None
+    log.warning("database_unavailable", extra={"error": type(orig or exc).__name__, "error_code": code})
+    return problem_response(
+        503,
+        "service_unavailable",
+        "Service unavailable",
+        "the database is not answering; try again shortly",
+        {"Retry-After": str(UNAVAILABLE_RETRY_SECONDS)},
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(_request: Request, exc: DomainError) -> Response:
@@ -133,6 +160,13 @@ def install_error_handlers(app: FastAPI) -> None:
         first = errors[0] if errors else {"loc": [], "message": "invalid request"}
         where = ".".join(first["loc"]) or "request"
         return problem_response(422, "validation_error", "Invalid input", f"{where}: {first['message']}", errors=errors)
+
+    @app.exception_handler(DBAPIError)
+    @app.exception_handler(PoolTimeout)
+    async def _database(_request: Request, exc: Exception) -> Response:
+        if database_unavailable(exc):
+            return unavailable_response(exc)
+        raise exc
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> Response:
@@ -165,7 +199,11 @@ class UnexpectedErrorMiddleware:
 
         try:
             await self.app(scope, receive, send_tracking)
-        except Exception:
+        except Exception as exc:
+            if database_unavailable(exc) and not started:
+                # Raised outside the routes (e.g. the key lookup before a body is read): the same 503.
+                await unavailable_response(exc)(scope, receive, send)
+                return
             log.exception("unhandled_error", extra={"route": getattr(scope.get("route"), "path", None)})
             if started:
                 raise

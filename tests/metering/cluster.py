@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -98,8 +100,6 @@ def private_redis() -> Iterator[tuple[str, subprocess.Popen]]:
         stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 10
-    import socket
-
     while True:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
@@ -153,3 +153,87 @@ def mariadb_url(tmp_path) -> Iterator[str]:
     with scratch_database("mariadb", tmp_path) as url:
         upgrade(Settings(database_url=url))
         yield url
+
+
+@dataclass
+class PrivateMariaDB:
+    """A MariaDB server of a test's own (its own data folder and port), to stop, stall and start again."""
+
+    folder: Path
+    port: int
+    proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"mysql+asyncmy://root@127.0.0.1:{self.port}/skycart"
+
+    def start(self, timeout: float = 30) -> None:
+        self.proc = subprocess.Popen(
+            [
+                shutil.which("mariadbd") or "/usr/sbin/mariadbd",
+                "--no-defaults",
+                f"--datadir={self.folder / 'data'}",
+                f"--socket={self.folder / 'mariadb.sock'}",
+                f"--pid-file={self.folder / 'mariadb.pid'}",
+                f"--port={self.port}",
+                "--bind-address=127.0.0.1",
+                "--user=root",
+                # Nobody but this test can reach it (loopback, a free port), so no accounts are needed.
+                "--skip-grant-tables",
+                "--innodb-buffer-pool-size=64M",
+                "--skip-log-bin",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("private MariaDB did not start") from None
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        """Gone at once, as a crashed or failed-over server is (SIGKILL, no clean shutdown)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=30)
+
+    def stall(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGCONT)
+
+
+@contextmanager
+def private_mariadb(folder: Path) -> Iterator[PrivateMariaDB]:
+    """A fresh MariaDB on a spare port with an empty `skycart` database; never the shared server."""
+    install = shutil.which("mariadb-install-db")
+    if install is None or shutil.which("mariadbd") is None and not Path("/usr/sbin/mariadbd").exists():
+        service_missing("mariadb-server (mariadb-install-db, mariadbd)")
+    folder.mkdir(parents=True, exist_ok=True)
+    created = subprocess.run(
+        [install, "--no-defaults", f"--datadir={folder / 'data'}", "--user=root", "--skip-test-db"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert created.returncode == 0, created.stderr[-2000:]
+    server = PrivateMariaDB(folder, _free_port())
+    server.start()
+    try:
+        import pymysql
+
+        with closing(pymysql.connect(host="127.0.0.1", port=server.port, user="root")) as conn:
+            conn.cursor().execute("CREATE DATABASE skycart CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+        yield server
+    finally:
+        if server.proc is not None and server.proc.poll() is None:
+            server.resume()
+            server.stop()

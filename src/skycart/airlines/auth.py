@@ -10,7 +10,7 @@ from fastapi.security import APIKeyHeader
 
 from skycart.airlines import service
 from skycart.airlines.service import ROLE_AIRLINE, ROLE_OPERATOR, Principal, hash_key
-from skycart.errors import Forbidden, Unauthenticated, problem_response
+from skycart.errors import Forbidden, Unauthenticated, database_unavailable, problem_response
 from skycart.platform.db import transaction
 from skycart.platform.runtime import Runtime, get_runtime
 from skycart.platform.scope import AIRLINE, PRINCIPAL
@@ -19,8 +19,12 @@ from skycart.platform.tenancy import Tenant
 api_key_header = APIKeyHeader(name="X-Api-Key", auto_error=False, description="Airline or operator API key")
 
 
-async def resolve_principal(runtime: Runtime, plain: str | None) -> Principal:
-    """The key's principal, from this process's key cache or one shared lookup; Unauthenticated otherwise."""
+async def resolve_principal(runtime: Runtime, plain: str | None, scope: dict[str, Any]) -> Principal:
+    """The key's principal, from this process's key cache or one shared lookup; Unauthenticated otherwise.
+
+    When the lookup fails because the database is away, a key seen before is still metered to its
+    owner (the failure itself is answered 503 by the error handling).
+    """
     if not plain:
         raise Unauthenticated("send your API key in the X-Api-Key header")
     cache_key = hash_key(plain)
@@ -31,10 +35,18 @@ async def resolve_principal(runtime: Runtime, plain: str | None) -> Principal:
             async with transaction(runtime.sessions, write=False) as session:
                 return await service.authenticate(session, plain=plain)
 
-        principal = await runtime.single_flight.do(("key", cache_key), lookup)
+        try:
+            principal = await runtime.single_flight.do(("key", cache_key), lookup)
+        except Exception as exc:
+            owner = runtime.key_owners.get(cache_key)
+            if owner is not None and database_unavailable(exc):
+                scope[AIRLINE] = owner
+            raise
         if principal is None:
+            runtime.key_owners.pop(cache_key, None)
             raise Unauthenticated("unknown or revoked API key")
         runtime.key_cache[cache_key] = principal
+        runtime.key_owners[cache_key] = _label(principal)
     return principal
 
 
@@ -45,7 +57,7 @@ def _label(principal: Principal) -> str:
 async def current_principal(request: Request, plain: str | None = Security(api_key_header)) -> Principal:
     principal = request.scope.get(PRINCIPAL)  # resolved by KeyBeforeBody from the same header
     if principal is None:
-        principal = await resolve_principal(get_runtime(request), plain)
+        principal = await resolve_principal(get_runtime(request), plain, request.scope)
     request.scope[AIRLINE] = _label(principal)
     return principal
 
@@ -75,7 +87,7 @@ class KeyBeforeBody:
             raw = next((value for name, value in scope["headers"] if name == b"x-api-key"), None)
             plain = raw.decode("latin-1") if raw else None
             try:
-                principal = await resolve_principal(scope["app"].state.runtime, plain)
+                principal = await resolve_principal(scope["app"].state.runtime, plain, scope)
             except Unauthenticated as refused:
                 # And the connection closes: the server does not read (and throw away) the body first.
                 headers = {"connection": "close"}

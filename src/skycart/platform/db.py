@@ -100,6 +100,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
         engine = create_async_engine(
             settings.database_url,
             connect_args={"timeout": settings.sqlite_busy_timeout_ms / 1000},
+            hide_parameters=True,
         )
         _configure_sqlite(engine, settings.sqlite_busy_timeout_ms)
         return engine
@@ -109,7 +110,15 @@ def create_engine(settings: Settings) -> AsyncEngine:
         max_overflow=settings.database_pool_size,
         pool_pre_ping=True,
         pool_recycle=1800,
+        pool_timeout=settings.database_pool_timeout_seconds,
         isolation_level="READ COMMITTED",
+        # The driver's read timeout bounds every answer the server owes, a stalled server's included.
+        connect_args={
+            "connect_timeout": settings.database_connect_timeout_seconds,
+            "read_timeout": settings.database_statement_timeout_seconds,
+        },
+        # Errors (and the log lines made of them) never carry the statement's values.
+        hide_parameters=True,
     )
     if settings.db_secret_arn:
         _follow_rotation(engine, settings)

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from cachetools import TTLCache
+from cachetools import LRUCache, TTLCache
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -36,6 +36,9 @@ class Runtime:
     # Image uploads decoded at once in this process (each may take hundreds of MB while decoding).
     image_workers: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))
     key_cache: TTLCache[str, Any] = field(init=False)
+    # Whose each key was when last looked up (never trusted to authenticate): while the database is
+    # away, a refused request is still metered to its airline instead of to `anonymous`.
+    key_owners: LRUCache[str, str] = field(default_factory=lambda: LRUCache(maxsize=100_000))
     # Pre-serialized flight menus, in this process and (with Redis) shared, fresh for `menu_cache_seconds`.
     menus: MenuCache = field(init=False)
     single_flight: SingleFlight[Any] = field(default_factory=SingleFlight)
