@@ -69,8 +69,9 @@ class Settings(BaseSettings):
     body_timeout_seconds: float = Field(default=30, gt=0, le=300)
     # Open connections a worker serves at once; past this it answers 503 at once (uvicorn's limit_concurrency).
     max_connections_per_worker: int = Field(default=1000, ge=10)
-    # An idempotency record left "in progress" by a crashed process may be taken over after this.
-    idempotency_lock_seconds: int = Field(default=60, ge=1)
+    # An order request gives up its Idempotency-Key after this (503, retry with the same key); a key left
+    # "in progress" by a crashed process may be taken over after it too.
+    idempotency_lock_seconds: int = Field(default=15, ge=1, le=600)
     metering_flush_seconds: float = Field(default=5.0, gt=0, le=300)
     # Unflushed usage rows kept while the database is unreachable; past this the oldest are dropped.
     metering_max_pending_rows: int = Field(default=200_000, ge=100)

@@ -2,19 +2,36 @@
 
 The key is claimed in its own short transaction; the order and the stored answer are then
 written in one transaction, so a repeat gets the first answer and never a second order.
+
+After an infrastructure failure a key settles by itself:
+- the request owning a key gives up after `SKYCART_IDEMPOTENCY_LOCK_SECONDS`, so a key is never held
+  longer than that, and any later try may take it over;
+- a request that failed before its order committed releases the key; when the database is away, the
+  release is retried in the background until it lands, so the key is free as soon as the database is back;
+- when the commit's outcome is unknown (the connection broke during COMMIT), the next try settles it:
+  the stored answer is written in the same transaction as the order, so a committed order is replayed
+  and an uncommitted one is placed again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
 import orjson
 from sqlalchemy.exc import IntegrityError
 
-from skycart.errors import DomainError, IdempotencyInProgress, IdempotencyKeyReused, problem_body
+from skycart.errors import (
+    DomainError,
+    IdempotencyInProgress,
+    IdempotencyKeyReused,
+    ServiceUnavailable,
+    database_unavailable,
+    problem_body,
+)
 from skycart.orders import repository, service
 from skycart.orders.models import IdempotencyRecord
 from skycart.orders.schemas import OrderCreate
@@ -23,6 +40,7 @@ from skycart.platform.runtime import Runtime
 from skycart.platform.tenancy import Tenant
 
 _ATTEMPTS = 4
+log = logging.getLogger("skycart.orders")
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,34 +101,82 @@ async def _release(runtime: Runtime, tenant: Tenant, key: str) -> None:
         await repository.release_idempotency(session, tenant, key)
 
 
+async def _release_until_done(runtime: Runtime, tenant: Tenant, key: str) -> None:
+    """Release the key, retrying while the database is away; the key is also takeable after the lock time."""
+    give_up = asyncio.get_running_loop().time() + runtime.settings.idempotency_lock_seconds
+    delay = 0.1
+    while True:
+        try:
+            await _release(runtime, tenant, key)
+            return
+        except Exception as exc:
+            if not database_unavailable(exc) or asyncio.get_running_loop().time() + delay > give_up:
+                log.warning("idempotency_release_abandoned", extra={"key_hash": _digest(key)})
+                return
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 1.0)
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+# Background releases in flight: referenced here so none is collected before it lands.
+_releasing: set[asyncio.Task[None]] = set()
+
+
+async def _free(runtime: Runtime, tenant: Tenant, key: str) -> None:
+    try:
+        await _release(runtime, tenant, key)
+    except Exception as exc:
+        if not database_unavailable(exc):
+            raise
+        task = asyncio.ensure_future(_release_until_done(runtime, tenant, key))
+        _releasing.add(task)
+        task.add_done_callback(_releasing.discard)
+
+
 async def place_order_once(runtime: Runtime, *, tenant: Tenant, key: str, data: OrderCreate) -> StoredAnswer:
     """Place the order for this key, or replay the answer the key already has."""
     stored = await _claim(runtime, tenant, key, request_hash(data))
     if stored is not None:
         return stored
     try:
-        for attempt in range(_ATTEMPTS):
-            authorized: list[str] = []
-            try:
-                async with transaction(runtime.sessions) as session:
-                    order = await service.place_order(
-                        session, tenant=tenant, data=data, payments=runtime.payments, authorized=authorized
-                    )
-                    body = orjson.dumps(order.model_dump(mode="json"))
-                    await repository.finish_idempotency(session, tenant, key, status=201, body=body.decode())
-                return StoredAnswer(201, body, replayed=False)
-            except BaseException as exc:
-                for reference in authorized:  # charged, but the order did not commit
-                    await runtime.payments.void(payment_reference=reference)
-                if not is_retryable(exc) or attempt == _ATTEMPTS - 1:
-                    raise
-                await asyncio.sleep(0.01 * 2**attempt)
+        # The key is ours for at most the lock time: past it another try may take it over.
+        async with asyncio.timeout(runtime.settings.idempotency_lock_seconds):
+            return await _place(runtime, tenant=tenant, key=key, data=data)
     except DomainError as exc:
         # A final business answer (declined, out of stock, ...) is the key's answer from now on.
         body = orjson.dumps(problem_body(exc.status, exc.code, exc.title, exc.detail, **exc.extra))
         await _finish(runtime, tenant, key, exc.status, body)
         raise
+    except TimeoutError as exc:
+        await asyncio.shield(_free(runtime, tenant, key))
+        raise ServiceUnavailable(
+            "the order could not be placed in time; retry with the same Idempotency-Key",
+            headers={"Retry-After": "1"},
+        ) from exc
     except BaseException:
-        await asyncio.shield(_release(runtime, tenant, key))
+        await asyncio.shield(_free(runtime, tenant, key))
         raise
+
+
+async def _place(runtime: Runtime, *, tenant: Tenant, key: str, data: OrderCreate) -> StoredAnswer:
+    """The order and its stored answer in one transaction, retried after a deadlock or lock timeout."""
+    for attempt in range(_ATTEMPTS):
+        authorized: list[str] = []
+        try:
+            async with transaction(runtime.sessions) as session:
+                order = await service.place_order(
+                    session, tenant=tenant, data=data, payments=runtime.payments, authorized=authorized
+                )
+                body = orjson.dumps(order.model_dump(mode="json"))
+                await repository.finish_idempotency(session, tenant, key, status=201, body=body.decode())
+            return StoredAnswer(201, body, replayed=False)
+        except BaseException as exc:
+            for reference in authorized:  # charged, but the order did not commit
+                await runtime.payments.void(payment_reference=reference)
+            if not is_retryable(exc) or attempt == _ATTEMPTS - 1:
+                raise
+            await asyncio.sleep(0.01 * 2**attempt)
     raise AssertionError("unreachable")

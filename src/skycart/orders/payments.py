@@ -4,11 +4,13 @@ Sandbox test tokens:
   tok_ok        approved
   tok_declined  declined (402 payment_declined; no order, no stock taken)
   tok_offline   approved offline (status paid_offline), e.g. a card read without connectivity
+  tok_slow      approved after SLOW_SECONDS, as a real provider's round trip can take
 Any other token is declined.
 """
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from dataclasses import dataclass
 from typing import Literal, Protocol
@@ -37,9 +39,17 @@ class SandboxProvider:
     """Deterministic provider for development, demos and tests."""
 
     name = "sandbox"
-    TOKENS = {"tok_ok": "approved", "tok_offline": "approved_offline", "tok_declined": "declined"}
+    TOKENS = {
+        "tok_ok": "approved",
+        "tok_offline": "approved_offline",
+        "tok_declined": "declined",
+        "tok_slow": "approved",
+    }
+    SLOW_SECONDS = 2.0
 
     async def authorize(self, *, amount_minor: int, currency: str, token: str, reference: str) -> Authorization:
+        if token == "tok_slow":
+            await asyncio.sleep(self.SLOW_SECONDS)
         status = self.TOKENS.get(token, "declined")
         reason = (
             ""
@@ -47,7 +57,7 @@ class SandboxProvider:
             else (
                 "card declined"
                 if token == "tok_declined"
-                else "unknown sandbox token; use tok_ok, tok_offline or tok_declined"
+                else "unknown sandbox token; use tok_ok, tok_offline, tok_slow or tok_declined"
             )
         )
         return Authorization(status=status, reference=f"sbx_{secrets.token_hex(8)}", reason=reason)  # type: ignore[arg-type]
