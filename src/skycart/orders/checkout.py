@@ -28,6 +28,7 @@ from skycart.errors import (
     DomainError,
     IdempotencyInProgress,
     IdempotencyKeyReused,
+    PaymentDeclined,
     ServiceUnavailable,
     database_unavailable,
     problem_body,
@@ -162,21 +163,35 @@ async def place_order_once(runtime: Runtime, *, tenant: Tenant, key: str, data: 
 
 
 async def _place(runtime: Runtime, *, tenant: Tenant, key: str, data: OrderCreate) -> StoredAnswer:
-    """The order and its stored answer in one transaction, retried after a deadlock or lock timeout."""
-    for attempt in range(_ATTEMPTS):
-        authorized: list[str] = []
-        try:
-            async with transaction(runtime.sessions) as session:
-                order = await service.place_order(
-                    session, tenant=tenant, data=data, payments=runtime.payments, authorized=authorized
-                )
-                body = orjson.dumps(order.model_dump(mode="json"))
-                await repository.finish_idempotency(session, tenant, key, status=201, body=body.decode())
-            return StoredAnswer(201, body, replayed=False)
-        except BaseException as exc:
-            for reference in authorized:  # charged, but the order did not commit
-                await runtime.payments.void(payment_reference=reference)
-            if not is_retryable(exc) or attempt == _ATTEMPTS - 1:
-                raise
-            await asyncio.sleep(0.01 * 2**attempt)
+    """Check and price (reading), authorize the payment (no transaction open), then take the stock and
+    record the order with its stored answer in one transaction, retried after a deadlock or lock timeout.
+
+    No stock row is locked while the provider answers: other buyers of the same items are never kept
+    waiting for someone else's payment. Whatever keeps the order from committing voids the payment.
+    """
+    async with transaction(runtime.sessions, write=False) as session:
+        priced = await service.price_order(session, tenant=tenant, data=data)
+    auth = await runtime.payments.authorize(
+        amount_minor=priced.total_minor, currency=data.currency, token=data.payment.token, reference=priced.order_id
+    )
+    if auth.status == "declined":
+        raise PaymentDeclined(f"payment declined: {auth.reason}")
+    try:
+        for attempt in range(_ATTEMPTS):
+            try:
+                async with transaction(runtime.sessions) as session:
+                    order = await service.place_order(
+                        session, tenant=tenant, data=data, priced=priced, auth=auth, provider=runtime.payments.name
+                    )
+                    body = orjson.dumps(order.model_dump(mode="json"))
+                    await repository.finish_idempotency(session, tenant, key, status=201, body=body.decode())
+                return StoredAnswer(201, body, replayed=False)
+            except BaseException as exc:
+                if not is_retryable(exc) or attempt == _ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(0.01 * 2**attempt)
+    except BaseException:
+        # Charged, but the order did not commit (out of stock meanwhile, a failure, a timeout).
+        await asyncio.shield(runtime.payments.void(payment_reference=auth.reference))
+        raise
     raise AssertionError("unreachable")

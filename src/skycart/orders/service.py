@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -10,15 +11,16 @@ from skycart.airlines import repository as airlines
 from skycart.catalog import repository as catalog
 from skycart.catalog.models import Product
 from skycart.errors import (
+    Conflict,
     InvalidTransition,
     LimitExceeded,
     NotFound,
     OutOfStock,
-    PaymentDeclined,
     RestrictedItem,
     ValidationFailed,
 )
 from skycart.flights import repository as flights
+from skycart.flights.models import Flight
 from skycart.flights.service import get_flight, sellable_on
 from skycart.money import to_decimal_string
 from skycart.orders import repository
@@ -31,7 +33,7 @@ from skycart.orders.models import (
     Order,
     OrderLine,
 )
-from skycart.orders.payments import PaymentProvider
+from skycart.orders.payments import Authorization, PaymentProvider
 from skycart.orders.schemas import OrderCreate, OrderLineOut, OrderOut
 from skycart.platform.db import new_id, utcnow
 from skycart.platform.tenancy import Tenant
@@ -86,6 +88,8 @@ async def _check_seat_limits(
     quantities: Counter[str],
     products: dict[str, Product],
     seat_limits: dict[str, int],
+    *,
+    lock: bool = True,
 ) -> None:
     wanted: Counter[str] = Counter()
     for sku, quantity in quantities.items():
@@ -95,7 +99,8 @@ async def _check_seat_limits(
     if not wanted:
         return
     # Serialize orders with limited items on this flight so two can't both pass the count.
-    await flights.get(session, tenant, data.flight_id, lock=True)
+    if lock:
+        await flights.get(session, tenant, data.flight_id, lock=True)
     bought: Counter[str] = Counter()
     for line in await repository.seat_lines(session, tenant, data.flight_id, data.seat, OPEN_STATUSES + (DELIVERED,)):
         for tag in line.restrictions:
@@ -111,14 +116,17 @@ async def _check_seat_limits(
             )
 
 
-async def place_order(
-    session: AsyncSession, *, tenant: Tenant, data: OrderCreate, payments: PaymentProvider, authorized: list[str]
-) -> OrderOut:
-    """Check, take stock, charge and record an order; any failure leaves nothing behind.
+@dataclass(frozen=True, slots=True)
+class Priced:
+    """An order that passed every check, and what it costs: what the payment is authorized for."""
 
-    The charge's reference is appended to `authorized` so the caller can void it if the
-    transaction fails to commit afterwards.
-    """
+    order_id: str
+    total_minor: int
+
+
+async def _checked(
+    session: AsyncSession, tenant: Tenant, data: OrderCreate, *, lock: bool
+) -> tuple[Flight, Counter[str], dict[str, Product]]:
     flight = await get_flight(session, tenant=tenant, flight_id=data.flight_id)
     airline = await airlines.get_by_id(session, tenant.id)
     if airline is None:
@@ -130,16 +138,52 @@ async def place_order(
         quantities[item.sku] += item.quantity
     products = await catalog.by_skus(session, tenant, quantities)
     _check_products(data, quantities, products, flight)
-    await _check_seat_limits(session, tenant, data, quantities, products, airline.settings.get("seat_limits") or {})
+    seat_limits = airline.settings.get("seat_limits") or {}
+    await _check_seat_limits(session, tenant, data, quantities, products, seat_limits, lock=lock)
+    return flight, quantities, products
+
+
+def _total(data: OrderCreate, quantities: Counter[str], products: dict[str, Product]) -> int:
+    return sum(products[sku].prices[data.currency] * quantity for sku, quantity in quantities.items())
+
+
+async def price_order(session: AsyncSession, *, tenant: Tenant, data: OrderCreate) -> Priced:
+    """Every check an order must pass and its total, reading only: run before the payment, taking no locks.
+
+    Stock is checked here too, so an order that cannot be served is refused without a payment; the
+    conditional UPDATE in `place_order` remains what guarantees it.
+    """
+    flight, quantities, products = await _checked(session, tenant, data, lock=False)
+    remaining = {
+        stock.product_id: stock.quantity_loaded - stock.quantity_sold
+        for stock, _product in await flights.stock_with_products(session, tenant, flight.id)
+    }
+    for sku, quantity in quantities.items():
+        if remaining.get(products[sku].id, 0) < quantity:
+            raise OutOfStock(f"not enough {sku} left on this flight", sku=sku)
+    return Priced(new_id(), _total(data, quantities, products))
+
+
+async def place_order(
+    session: AsyncSession, *, tenant: Tenant, data: OrderCreate, priced: Priced, auth: Authorization, provider: str
+) -> OrderOut:
+    """Take the stock and record the order as paid by `auth`; any failure leaves nothing behind.
+
+    The payment was authorized before this transaction began: the stock rows are locked only for the
+    updates and the insert, never during a provider's round trip. The caller voids the authorization
+    if this fails.
+    """
+    flight, quantities, products = await _checked(session, tenant, data, lock=True)
+    if _total(data, quantities, products) != priced.total_minor:
+        raise Conflict("a price changed while the payment was being authorized; place the order again")
     # A fixed order of row locks keeps concurrent multi-item orders from deadlocking.
     for sku in sorted(quantities, key=lambda s: products[s].id):
         if not await flights.take_stock(session, tenant, flight.id, products[sku].id, quantities[sku]):
             raise OutOfStock(f"not enough {sku} left on this flight", sku=sku)
-    order_id = new_id()
     lines = [
         OrderLine(
             airline_id=tenant.id,
-            order_id=order_id,
+            order_id=priced.order_id,
             product_id=products[sku].id,
             position=position,
             sku=sku,
@@ -150,23 +194,16 @@ async def place_order(
         )
         for position, (sku, quantity) in enumerate(quantities.items())
     ]
-    total = sum(line.line_total_minor for line in lines)
-    auth = await payments.authorize(
-        amount_minor=total, currency=data.currency, token=data.payment.token, reference=order_id
-    )
-    if auth.status == "declined":
-        raise PaymentDeclined(f"payment declined: {auth.reason}")
-    authorized.append(auth.reference)
     now = utcnow()
     order = Order(
-        id=order_id,
+        id=priced.order_id,
         airline_id=tenant.id,
         flight_id=flight.id,
         seat=data.seat,
         currency=data.currency,
-        total_minor=total,
+        total_minor=priced.total_minor,
         status=PAID if auth.status == "approved" else PAID_OFFLINE,
-        payment_provider=payments.name,
+        payment_provider=provider,
         payment_reference=auth.reference,
         passenger=data.passenger.model_dump(exclude_none=True),
         created_at=now,
