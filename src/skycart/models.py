@@ -3,7 +3,15 @@
 from skycart.airlines.models import Airline, ApiKey
 from skycart.catalog.models import Product, ProductImage
 from skycart.flights.models import Flight, LoadedStock
-from skycart.metering.models import AirlinePlan, ClosedStatement, MeteringFlush, Plan, UsageHour, UsageMinute
+from skycart.metering.models import (
+    AirlinePlan,
+    ClosedStatement,
+    MeteringFlush,
+    Plan,
+    QuotaCounter,
+    UsageHour,
+    UsageMinute,
+)
 from skycart.orders.models import IdempotencyRecord, OfflineSale, Order, OrderLine
 from skycart.web.models import WebSession
 
@@ -12,6 +20,7 @@ __all__ = [
     "AirlinePlan",
     "ApiKey",
     "ClosedStatement",
+    "QuotaCounter",
     "Flight",
     "IdempotencyRecord",
     "LoadedStock",

@@ -87,13 +87,11 @@ def servers(count: int, database_url: str, **env: str) -> Iterator[list[ServerPr
                 server.proc.wait(timeout=10)
 
 
-@contextmanager
-def private_redis() -> Iterator[tuple[str, subprocess.Popen]]:
-    """A Redis of this test's own, so it can be stopped without touching anyone else's."""
+def start_redis(port: int) -> subprocess.Popen:
+    """redis-server on 127.0.0.1:`port`, keeping nothing on disk (a restart comes back empty)."""
     binary = shutil.which("redis-server")
     if binary is None:
         service_missing("redis-server")
-    port = _free_port()
     proc = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
         stdout=subprocess.DEVNULL,
@@ -103,12 +101,19 @@ def private_redis() -> Iterator[tuple[str, subprocess.Popen]]:
     while True:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
+            return proc
         except OSError:
             if time.monotonic() > deadline:
                 proc.kill()
                 raise RuntimeError("private redis did not start") from None
             time.sleep(0.05)
+
+
+@contextmanager
+def private_redis() -> Iterator[tuple[str, subprocess.Popen]]:
+    """A Redis of this test's own, so it can be stopped without touching anyone else's."""
+    port = _free_port()
+    proc = start_redis(port)
     try:
         yield f"redis://127.0.0.1:{port}/0", proc
     finally:

@@ -89,7 +89,7 @@ class AirlineGuard:
         if self.limiter is None:  # limits switched off
             scope[BILLABLE] = True
             return
-        decision = await self.limiter.check(tenant.code, plan)
+        decision = await self.limiter.check(tenant, plan)
         scope[RATELIMIT] = decision.headers
         if not decision.allowed:
             error: type[DomainError] = QuotaExceeded if decision.code == "quota_exceeded" else RateLimited

@@ -2,9 +2,16 @@
 
 Each process leases about `lease_seconds` worth of an airline's rate (one token at a time
 for slow limits, and one quota unit at a time when a hard quota is nearly used up) and
-spends it without a network call. Globally the rate then holds within burst + rate x elapsed
-+ processes x lease, and a hard quota is never exceeded. When Redis fails, requests are let
-through (fail-open), counted and logged.
+spends it without a network call.
+
+- The rate lives in Redis and is approximate by design: globally it holds within
+  burst + rate x elapsed + processes x lease. When Redis fails, requests are let through
+  (fail-open), counted and logged; when it restarts empty, every bucket starts full again, so
+  across a restart at most one more burst per airline gets through.
+- A hard quota is exact: its units come from the database (`quotas.QuotaBook`), so it is never
+  exceeded, whatever happens to Redis; while the database is away such requests are refused
+  (503), never let through. Without a QuotaBook (the lease arithmetic's own tests) the lease
+  store counts the quota.
 """
 
 from __future__ import annotations
@@ -14,13 +21,15 @@ import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
-from skycart.metering.leases import LeaseStore, QuotaUnknown
+from skycart.metering.leases import Grant, LeaseStore, QuotaUnknown
 from skycart.metering.periods import month_bounds
 from skycart.metering.plans import PlanTerms
+from skycart.metering.quotas import QuotaBook
 from skycart.platform.db import utcnow
 from skycart.platform.singleflight import SingleFlight
+from skycart.platform.tenancy import Tenant
 
 log = logging.getLogger("skycart.limits")
 QuotaStart = Callable[[str, datetime, datetime], Awaitable[int]]
@@ -35,6 +44,7 @@ class Lease:
     quota_used: int = -1
     expires: float = 0.0
     granted: int = 0
+    tenant: Tenant | None = None  # whose units these are, when they came from the database
     left: int = field(init=False)  # whole tokens the shared bucket kept at leasing time
 
     def __post_init__(self) -> None:
@@ -58,8 +68,10 @@ class Limiter:
         lease_seconds: float = 0.05,
         lease_ttl: float = 1.0,
         clock: Callable[[], datetime] = utcnow,
+        quotas: QuotaBook | None = None,
     ) -> None:
         self.store = store
+        self.quotas = quotas
         self.quota_start = quota_start
         self.lease_seconds = lease_seconds
         self.lease_ttl = lease_ttl
@@ -93,7 +105,9 @@ class Limiter:
         lease.tokens -= 1
         return _headers(plan, lease.left + lease.tokens)
 
-    async def check(self, airline: str, plan: PlanTerms) -> Decision:
+    async def check(self, tenant: Tenant | str, plan: PlanTerms) -> Decision:
+        airline = tenant if isinstance(tenant, str) else tenant.code
+        owner = None if isinstance(tenant, str) else tenant
         period, start, end = self._current_period()
         # Each refresh that grants tokens serves someone, so waiting callers make progress; only a
         # refresh that grants nothing (bucket or quota empty) refuses.
@@ -105,14 +119,21 @@ class Limiter:
                     return Decision(True, taken)
             try:
                 # Concurrent requests of one airline share one lease call instead of each making one.
-                lease = await self._leasing.do(airline, lambda: self._refresh(airline, plan, period, start, end))
-            except Exception as exc:  # Redis down or failing: protection gives way to service
-                return self._fail_open(airline, exc)
+                lease = await self._leasing.do(airline, lambda: self._refresh(airline, plan, period, start, end, owner))
+            except Exception as exc:
+                if self._exact(plan, owner):
+                    raise  # the database could not count a hard quota: refused, never let through
+                return self._fail_open(airline, exc)  # Redis down or failing: protection gives way to service
             if lease.granted < 1:
                 return self._refusal(plan, lease, end)
         return self._refusal(plan, self.leases[airline], end)
 
-    async def _refresh(self, airline: str, plan: PlanTerms, period: str, start: datetime, end: datetime) -> Lease:
+    def _exact(self, plan: PlanTerms, owner: Tenant | None) -> bool:
+        return plan.hard_quota is not None and self.quotas is not None and owner is not None
+
+    async def _refresh(
+        self, airline: str, plan: PlanTerms, period: str, start: datetime, end: datetime, owner: Tenant | None = None
+    ) -> Lease:
         hard = plan.hard_quota
         lease = self.leases.get(airline)
         returned = lease.quota if lease is not None and lease.period == period else 0
@@ -123,7 +144,11 @@ class Limiter:
             want_quota = want if remaining > 20 * want else 1
         if lease is not None:
             lease.quota = 0  # handed back through `returned`
-        grant = await self._lease(airline, period, start, end, plan, want, want_quota, hard, returned)
+        if self._exact(plan, owner):
+            assert self.quotas is not None and owner is not None and hard is not None
+            grant = await self._exact_lease(owner, period, start, end, plan, want, want_quota, hard, returned)
+        else:
+            grant = await self._lease(airline, period, start, end, plan, want, want_quota, hard, returned)
         now = time.monotonic()
         fresh = Lease(
             period,
@@ -133,9 +158,35 @@ class Limiter:
             grant.quota_used,
             now + min(self.lease_ttl, (end - self.clock()).total_seconds()),
             granted=grant.tokens,
+            tenant=owner if self._exact(plan, owner) else None,
         )
         self.leases[airline] = fresh
         return fresh
+
+    async def _exact_lease(
+        self,
+        owner: Tenant,
+        period: str,
+        start: datetime,
+        end: datetime,
+        plan: PlanTerms,
+        want: int,
+        want_quota: int,
+        hard: int,
+        returned: int,
+    ) -> Grant:
+        """Rate tokens from the lease store (failing open), then as many quota units from the database."""
+        assert self.quotas is not None
+        want = min(want, want_quota)  # no more rate tokens than quota units are asked for
+        try:
+            rate = await self._lease(owner.code, period, start, end, plan, want, 0, None, 0)
+        except Exception as exc:
+            self._fail_open(owner.code, exc)
+            rate = Grant(want, 0, float(plan.burst), -1)
+        taken, out = await self.quotas.exchange(
+            owner, period, start, end, want=rate.tokens, returned=returned, quota=hard
+        )
+        return Grant(taken, taken, rate.bucket_left, out)
 
     def _refusal(self, plan: PlanTerms, lease: Lease, end: datetime) -> Decision:
         headers = _headers(plan, lease.left + max(0, lease.tokens))
@@ -189,7 +240,16 @@ class Limiter:
         for airline, lease in list(self.leases.items()):
             if force or lease.expires <= now:
                 del self.leases[airline]
-                if lease.quota > 0:
+                if lease.quota > 0 and lease.tenant is not None and self.quotas is not None:
+                    start, end = month_bounds(datetime.strptime(lease.period, "%Y-%m").replace(tzinfo=UTC))
+                    try:
+                        await self.quotas.exchange(
+                            lease.tenant, lease.period, start, end, want=0, returned=lease.quota, quota=0
+                        )
+                    except Exception as exc:  # keep trying later
+                        self.leases.setdefault(airline, lease)
+                        log.warning("limiter_settle_failed", extra={"airline": airline, "error": repr(exc)[:200]})
+                elif lease.quota > 0:
                     try:
                         await self.store.lease(
                             airline,

@@ -127,3 +127,14 @@ class ClosedStatement(IdMixin, TenantScoped, Base):
     csv_sha256: Mapped[str] = mapped_column(String(64))
     closed_at: Mapped[datetime]
     created_at: Mapped[datetime]
+
+
+class QuotaCounter(IdMixin, TenantScoped, Base):
+    """Quota units handed out this month under a hard quota: never more than the quota (limits.QuotaBook)."""
+
+    __tablename__ = "quota_counters"
+    __table_args__ = (UniqueConstraint("airline_id", "period", name="uq_quota_counters_airline_period"),)
+
+    period: Mapped[str] = mapped_column(String(7))
+    granted: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime]

@@ -9,7 +9,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skycart.airlines.models import Airline
-from skycart.metering.models import AirlinePlan, ClosedStatement, Plan, UsageHour, UsageMinute
+from skycart.metering.models import AirlinePlan, ClosedStatement, Plan, QuotaCounter, UsageHour, UsageMinute
 from skycart.orders.models import CANCELLED, REVENUE_STATUSES, OfflineSale, Order, OrderLine
 from skycart.platform.tenancy import Tenant, scoped_columns, scoped_select
 
@@ -53,7 +53,7 @@ async def live_plan_changes(session: AsyncSession) -> list[tuple[str, str, datet
     return [(code, plan_id, since) for code, plan_id, since in await session.execute(stmt)]
 
 
-async def add(session: AsyncSession, row: Plan | AirlinePlan | ClosedStatement) -> None:
+async def add(session: AsyncSession, row: Plan | AirlinePlan | ClosedStatement | QuotaCounter) -> None:
     session.add(row)
     await session.flush()
 
@@ -153,3 +153,9 @@ async def revenue_orders(
     result = await session.stream(stmt)
     async for created_at, currency, total, items in result:
         yield created_at, currency, int(total), int(items)
+
+
+async def quota_counter(session: AsyncSession, tenant: Tenant, period: str) -> QuotaCounter | None:
+    """The airline's hard-quota counter for a month, locked for this transaction (on SQLite, the write lock)."""
+    stmt = scoped_select(tenant, QuotaCounter).where(QuotaCounter.period == period).with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()

@@ -20,6 +20,7 @@ from skycart.metering.guard import AirlineGuard, PlanBook
 from skycart.metering.leases import LeaseStore, MemoryLeaseStore, RedisLeaseStore
 from skycart.metering.limits import Limiter
 from skycart.metering.models import MeteringFlush, UsageHour, UsageMinute
+from skycart.metering.quotas import QuotaBook
 from skycart.metering.sink import DatabaseSink
 from skycart.platform.db import transaction, utcnow
 from skycart.platform.runtime import Runtime
@@ -64,7 +65,9 @@ async def start(runtime: Runtime, aggregator: UsageAggregator) -> Metering:
         process=process,
         on_batch=log_emf if settings.emf_metrics else None,
     )
-    limiter = Limiter(store, quota_start, lease_seconds=settings.limiter_lease_seconds)
+    limiter = Limiter(
+        store, quota_start, lease_seconds=settings.limiter_lease_seconds, quotas=QuotaBook(runtime.sessions)
+    )
     plans = PlanBook(runtime.sessions, settings.default_plan, settings.plan_cache_seconds)
     metering = Metering(aggregator, flusher, limiter, plans, client)
     runtime.airline_guard = AirlineGuard(plans, limiter if settings.limits_enabled else None)
