@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 8000
 TOOLS  ?= .venv-tools
 
-.PHONY: run test test-sqlite test-mariadb services lint bench-drivers bench-metering bench-menu wrk clean
+.PHONY: run test test-sqlite test-mariadb services lint drills bench-drivers bench-metering bench-menu wrk clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ needed"; exit 1; }
@@ -62,8 +62,12 @@ test-mariadb: $(VENV)/.installed-dev services
 	$(BIN)/pytest -q --backend mariadb
 
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench drills
+	$(BIN)/ruff format --check src tests bench drills
+
+# Outage drills against real processes (not part of `make test`): one line of figures per drill.
+drills: $(VENV)/.installed-dev services
+	$(BIN)/python -m drills.run
 
 bench-drivers: $(VENV)/.installed-dev services
 	$(BIN)/python bench/mysql_drivers.py

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from http import HTTPStatus
 from typing import Any
 
@@ -135,11 +136,24 @@ def database_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
+_unavailable_log = {"next": 0.0, "refused": 0}
+
+
 def unavailable_response(exc: BaseException) -> Response:
-    """503 with Retry-After, logged by the error's kind and code only (never the statement or its values)."""
-    orig = getattr(exc, "orig", None)
-    code = orig.args[0] if orig is not None and orig.args and isinstance(orig.args[0], int) else None
-    log.warning("database_unavailable", extra={"error": type(orig or exc).__name__, "error_code": code})
+    """503 with Retry-After, logged by the error's kind and code only (never the statement or its values).
+
+    At most one line a second: an outage refuses every request, and a line each would flood the log.
+    """
+    _unavailable_log["refused"] += 1
+    now = time.monotonic()
+    if now >= _unavailable_log["next"]:
+        orig = getattr(exc, "orig", None)
+        code = orig.args[0] if orig is not None and orig.args and isinstance(orig.args[0], int) else None
+        refused, _unavailable_log["refused"], _unavailable_log["next"] = _unavailable_log["refused"], 0, now + 1
+        log.warning(
+            "database_unavailable",
+            extra={"error": type(orig or exc).__name__, "error_code": code, "refused_since_last_line": refused},
+        )
     return problem_response(
         503,
         "service_unavailable",

@@ -55,7 +55,11 @@ def _wait_ready(server: ServerProcess, timeout: float = 30) -> None:
 
 
 @contextmanager
-def servers(count: int, database_url: str, **env: str) -> Iterator[list[ServerProcess]]:
+def servers(
+    count: int, database_url: str, *, output: int = subprocess.PIPE, **env: str
+) -> Iterator[list[ServerProcess]]:
+    """`count` server processes; `output=subprocess.DEVNULL` for long runs whose lines nobody reads (a full
+    pipe would block the server's writes)."""
     base = {
         **os.environ,
         "SKYCART_DATABASE_URL": database_url,
@@ -72,7 +76,7 @@ def servers(count: int, database_url: str, **env: str) -> Iterator[list[ServerPr
             proc = subprocess.Popen(
                 [sys.executable, "-m", "skycart.cli", "serve", "--port", str(port)],
                 env=base,
-                stdout=subprocess.PIPE,
+                stdout=output,
                 stderr=subprocess.STDOUT,
                 text=True,
             )
