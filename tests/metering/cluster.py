@@ -126,6 +126,18 @@ def private_redis() -> Iterator[tuple[str, subprocess.Popen]]:
             proc.wait(timeout=10)
 
 
+@contextmanager
+def one_server(folder: Path, **env: str) -> Iterator[tuple[ServerProcess, str, str]]:
+    """One `skycart serve` process on a fresh SQLite database in `folder`, with one airline: (server, code, key)."""
+    url = f"sqlite+aiosqlite:///{folder / 'one-server.db'}"
+    upgrade(Settings(database_url=url))
+    op = operator_key(url)
+    with servers(1, url, **env) as (proc,):
+        with httpx.Client(base_url=proc.url, headers={"X-Api-Key": op}) as admin:
+            code, key = onboard(admin)
+        yield proc, code, key
+
+
 def operator_key(database_url: str) -> str:
     async def _create(session: Any) -> str:
         return (await airline_service.issue_key(session, role=airline_service.ROLE_OPERATOR, airline=None))[1]

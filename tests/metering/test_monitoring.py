@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -24,19 +22,7 @@ from skycart.platform.db import create_engine, create_sessionmaker, utcnow
 from skycart.platform.migrate import upgrade
 from skycart.platform.runtime import Runtime
 from tests.conftest import flight_body, product_body
-from tests.metering.cluster import ServerProcess, onboard, operator_key, servers
-
-
-@contextmanager
-def _one_server(tmp_path: Path, **env: str) -> Iterator[tuple[ServerProcess, str, str]]:
-    """One `skycart serve` process on a fresh SQLite database, with one airline: (server, code, key)."""
-    url = f"sqlite+aiosqlite:///{tmp_path / 'monitoring.db'}"
-    upgrade(Settings(database_url=url))
-    op = operator_key(url)
-    with servers(1, url, **env) as (proc,):
-        with httpx.Client(base_url=proc.url, headers={"X-Api-Key": op}) as admin:
-            code, key = onboard(admin)
-        yield proc, code, key
+from tests.metering.cluster import ServerProcess, one_server
 
 
 def _stopped_json_lines(proc: ServerProcess) -> list[dict]:
@@ -47,7 +33,7 @@ def _stopped_json_lines(proc: ServerProcess) -> list[dict]:
 
 def test_each_request_logs_one_json_line_and_each_flush_writes_emf(tmp_path: Path) -> None:
     env = {"SKYCART_ACCESS_LOG": "true", "SKYCART_EMF_METRICS": "true", "SKYCART_LOG_LEVEL": "INFO"}
-    with _one_server(tmp_path, **env) as (proc, code, key):
+    with one_server(tmp_path, **env) as (proc, code, key):
         with httpx.Client(base_url=proc.url, headers={"X-Api-Key": key, "X-Request-Id": "trace-42"}) as client:
             answered = [client.get("/v1/products/NOPE") for _ in range(3)]
         time.sleep(1.5)
@@ -69,7 +55,7 @@ def test_with_metering_switched_off_requests_keep_their_ids_and_log_lines_and_no
     tmp_path: Path,
 ) -> None:
     env = {"SKYCART_METERING_ENABLED": "false", "SKYCART_ACCESS_LOG": "true", "SKYCART_LOG_LEVEL": "INFO"}
-    with _one_server(tmp_path, **env) as (proc, code, key):
+    with one_server(tmp_path, **env) as (proc, code, key):
         with httpx.Client(base_url=proc.url, headers={"X-Api-Key": key}) as client:
             assert client.post("/v1/products", json=product_body("OFF", ["EUR"])).status_code == 201
             flight = client.post("/v1/flights", json=flight_body()).json()["id"]

@@ -13,10 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from skycart.config import Settings
-from skycart.platform.migrate import upgrade
 from tests.conftest import product_body
-from tests.metering.cluster import ServerProcess, onboard, operator_key, servers
+from tests.metering.cluster import ServerProcess, one_server
 
 FIFTY_MB = 50 * 1024 * 1024
 # What a refused 50 MB body may cost the worker, at most.
@@ -25,12 +23,7 @@ RSS_BOUND_MIB = 20
 
 @contextmanager
 def _server(tmp_path: Path, **env: str) -> Iterator[tuple[ServerProcess, str]]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'bounded.db'}"
-    upgrade(Settings(database_url=url))
-    op = operator_key(url)
-    with servers(1, url, **env) as (proc,):
-        with httpx.Client(base_url=proc.url, headers={"X-Api-Key": op}) as admin:
-            _, key = onboard(admin)
+    with one_server(tmp_path, **env) as (proc, _code, key):
         yield proc, key
 
 
