@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # An offline-sale batch at its largest (500 sales of 50 items) is well under this.
@@ -46,8 +46,9 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(default=50_000_000, ge=1, le=89_478_485)
     max_images_per_product: int = Field(default=10, ge=1, le=100)
     aws_endpoint_url: str | None = None
-    # None: the standard chain (AWS_REGION, AWS_DEFAULT_REGION, the AWS config file); see platform/aws.py.
-    aws_region: str | None = None
+    # SKYCART_AWS_REGION, else AWS_REGION (which ECS sets in every task); None: boto3's own chain
+    # (AWS_DEFAULT_REGION, the AWS config file), see platform/aws.py.
+    aws_region: str | None = Field(default=None, validation_alias=AliasChoices("SKYCART_AWS_REGION", "AWS_REGION"))
     log_group: str | None = None
     log_level: str = "INFO"
     # How often batched log lines are sent to CloudWatch Logs (when SKYCART_LOG_GROUP is set).

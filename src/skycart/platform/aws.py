@@ -8,7 +8,6 @@ any region talks to its own region's services.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from skycart.config import ConfigError, Settings
@@ -18,7 +17,7 @@ def region(settings: Settings) -> str:
     """The AWS region every client of this process uses; ConfigError when nothing names one."""
     import boto3
 
-    found = settings.aws_region or os.environ.get("AWS_REGION") or boto3.session.Session().region_name
+    found = settings.aws_region or boto3.session.Session().region_name
     if not found:
         raise ConfigError("no AWS region: set AWS_REGION (ECS sets it in every task) or SKYCART_AWS_REGION")
     return found
