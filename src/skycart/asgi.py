@@ -76,12 +76,44 @@ REQUEST_TIMEOUT = (
 )
 
 
+_BUSY_BODY = json.dumps(
+    {
+        "type": "https://skycart.dev/problems/service_unavailable",
+        "title": "Service unavailable",
+        "status": 503,
+        "detail": "this server has as many connections open as it serves; retry",
+        "code": "service_unavailable",
+    }
+).encode()
+
+
+async def over_capacity(scope: Any, receive: Any, send: Any) -> None:
+    """The answer past a worker's connection bound: problem+json like every other refusal, then close."""
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 503,
+            "headers": [
+                (b"content-type", b"application/problem+json"),
+                (b"content-length", str(len(_BUSY_BODY)).encode()),
+                (b"retry-after", b"1"),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": _BUSY_BODY})
+
+
 class TimedHttpProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with read deadlines, so slow clients cannot pin a worker's connections.
 
     A request's headers must arrive within SKYCART_HEADER_TIMEOUT_SECONDS of its first byte (or of the
     connection), and each part of its body within SKYCART_BODY_TIMEOUT_SECONDS of the one before; past
     that the connection gets a 408 (if nothing was answered yet) and is closed. uvicorn has neither.
+
+    A worker serves SKYCART_MAX_CONNECTIONS_PER_WORKER connections (and as many requests in flight) at
+    once; a request on a connection past that is answered 503 problem+json at once, and the connection
+    closed. This is uvicorn's `limit_concurrency`, with its plain-text answer replaced.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -89,6 +121,7 @@ class TimedHttpProtocol(HttpToolsProtocol):
         settings = get_settings()
         self.header_seconds = settings.header_timeout_seconds
         self.body_seconds = settings.body_timeout_seconds
+        self.max_connections = settings.max_connections_per_worker
         self.read_deadline: asyncio.TimerHandle | None = None
 
     def _arm(self, seconds: float) -> None:
@@ -123,7 +156,15 @@ class TimedHttpProtocol(HttpToolsProtocol):
             self._arm(self.header_seconds)
 
     def on_headers_complete(self) -> None:
-        super().on_headers_complete()
+        if len(self.connections) > self.max_connections or len(self.tasks) >= self.max_connections:
+            # uvicorn runs `self.app` for this request: the refusal instead, for this request only.
+            serving, self.app = self.app, over_capacity
+            try:
+                super().on_headers_complete()
+            finally:
+                self.app = serving
+        else:
+            super().on_headers_complete()
         if self.scope.get("method") in ("GET", "HEAD"):
             self._disarm()
         else:
@@ -145,11 +186,6 @@ class SkyCartWorker(UvicornWorker):
         "timeout_graceful_shutdown": IN_FLIGHT_SECONDS,
         "http": TimedHttpProtocol,
     }
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        # Past this many open connections (or requests in flight) a worker answers 503 at once.
-        self.CONFIG_KWARGS = {**self.CONFIG_KWARGS, "limit_concurrency": get_settings().max_connections_per_worker}
-        super().__init__(*args, **kwargs)
 
     def init_signals(self) -> None:
         super().init_signals()

@@ -68,7 +68,7 @@ class Settings(BaseSettings):
     # A client must send a request's headers within this, and each part of its body within `body_timeout_seconds`.
     header_timeout_seconds: float = Field(default=10, gt=0, le=120)
     body_timeout_seconds: float = Field(default=30, gt=0, le=300)
-    # Open connections a worker serves at once; past this it answers 503 at once (uvicorn's limit_concurrency).
+    # Open connections a worker serves at once; past this it answers 503 at once (asgi.TimedHttpProtocol).
     max_connections_per_worker: int = Field(default=1000, ge=10)
     # An order request gives up its Idempotency-Key after this (503, retry with the same key); a key left
     # "in progress" by a crashed process may be taken over after it too.

@@ -165,4 +165,6 @@ def test_past_its_connection_bound_a_worker_answers_503_at_once(tmp_path: Path) 
         time.sleep(0.3)
         served = httpx.get(f"{proc.url}/healthz")
     assert refused.status_code == 503
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.json()["code"] == "service_unavailable" and refused.headers["retry-after"] == "1"
     assert served.status_code == 200

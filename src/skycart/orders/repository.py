@@ -97,18 +97,29 @@ async def take_over_stale(
     return result.rowcount == 1
 
 
-async def finish_idempotency(session: AsyncSession, tenant: Tenant, key: str, *, status: int, body: str) -> None:
-    await session.execute(
+async def finish_idempotency(
+    session: AsyncSession, tenant: Tenant, key: str, *, locked_at: datetime, status: int, body: str
+) -> bool:
+    """Store the key's answer; False when the key is no longer this claim's (`locked_at` is its token)."""
+    result = await session.execute(
         scoped_update(tenant, IdempotencyRecord)
-        .where(IdempotencyRecord.key == key)
+        .where(
+            IdempotencyRecord.key == key,
+            IdempotencyRecord.state == "in_progress",
+            IdempotencyRecord.locked_at == locked_at,
+        )
         .values(state="done", response_status=status, response_body=body)
     )
+    return result.rowcount == 1
 
 
-async def release_idempotency(session: AsyncSession, tenant: Tenant, key: str) -> None:
+async def release_idempotency(session: AsyncSession, tenant: Tenant, key: str, *, locked_at: datetime) -> None:
+    """Free the key, unless a later try has taken it over since (its claim has another `locked_at`)."""
     await session.execute(
         scoped_delete(tenant, IdempotencyRecord).where(
-            IdempotencyRecord.key == key, IdempotencyRecord.state == "in_progress"
+            IdempotencyRecord.key == key,
+            IdempotencyRecord.state == "in_progress",
+            IdempotencyRecord.locked_at == locked_at,
         )
     )
 

@@ -122,10 +122,27 @@ def create_engine(settings: Settings) -> AsyncEngine:
     )
     if settings.db_secret_arn:
         _follow_rotation(engine, settings)
+    else:
+
+        @event.listens_for(engine.sync_engine, "do_connect")
+        def _connect(dialect: Any, _record: Any, cargs: Any, cparams: dict[str, Any]) -> Any:
+            return _driver_connect(dialect, cargs, cparams)
+
     return engine
 
 
 ACCESS_DENIED = 1045
+SERVER_LOST = 2013
+
+
+def _driver_connect(dialect: Any, cargs: Any, cparams: dict[str, Any]) -> Any:
+    """Open a driver connection. One dropped while it opens (a proxy or load balancer in front of a database
+    that is away accepts, then closes) makes asyncmy raise a bare RuntimeError: it is the driver's "lost
+    connection" here, so that callers see the database as unavailable, as for any other refused connect."""
+    try:
+        return dialect.connect(*cargs, **cparams)
+    except RuntimeError as exc:
+        raise dialect.loaded_dbapi.OperationalError(SERVER_LOST, f"connection lost while opening: {exc}") from exc
 
 
 def _follow_rotation(engine: AsyncEngine, settings: Settings) -> None:
@@ -137,7 +154,7 @@ def _follow_rotation(engine: AsyncEngine, settings: Settings) -> None:
     def _connect(dialect: Any, _record: Any, cargs: Any, cparams: dict[str, Any]) -> Any:
         cparams.update(current)
         try:
-            return dialect.connect(*cargs, **cparams)
+            return _driver_connect(dialect, cargs, cparams)
         except dialect.loaded_dbapi.OperationalError as exc:
             if not exc.args or exc.args[0] != ACCESS_DENIED:
                 raise
@@ -147,7 +164,7 @@ def _follow_rotation(engine: AsyncEngine, settings: Settings) -> None:
         current.update(user=secret["username"], password=secret["password"])
         log.warning("database_credentials_reloaded", extra={"user": secret["username"]})
         cparams.update(current)
-        return dialect.connect(*cargs, **cparams)
+        return _driver_connect(dialect, cargs, cparams)
 
 
 def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
