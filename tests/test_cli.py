@@ -114,7 +114,7 @@ def _airline_with_usage(env: dict[str, str], code: str) -> str:
     from skycart.airlines.service import create_airline
     from skycart.cli import run_in_transaction
     from skycart.config import Settings
-    from tests.metering.usage_data import backdate, closed_month, label, record_usage
+    from tests.billing.usage_data import backdate, closed_month, label, record_usage
 
     _run(env, "db", "upgrade")
     settings = Settings(database_url=env["SKYCART_DATABASE_URL"])
@@ -154,7 +154,7 @@ def test_usage_report_prints_the_plans_of_the_month_then_the_totals(cli_env: dic
 
 
 def test_usage_report_errors_are_one_line_on_stderr(cli_env: dict[str, str]) -> None:
-    from tests.metering.usage_data import label, month_starts
+    from tests.billing.usage_data import label, month_starts
 
     month = _airline_with_usage(cli_env, "CL2")
     _, _, following = month_starts()
@@ -189,7 +189,7 @@ def test_billing_close_stores_each_closed_month_once_and_the_stored_statement_is
     from datetime import datetime, timedelta
 
     from skycart.config import Settings
-    from tests.metering.usage_data import record_usage
+    from tests.billing.usage_data import record_usage
 
     record_usage(
         Settings(database_url=cli_env["SKYCART_DATABASE_URL"]),

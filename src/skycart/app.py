@@ -11,17 +11,17 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from starlette.staticfiles import StaticFiles
 
+from skycart import lifecycle as metering_runtime
 from skycart.airlines.auth import KeyBeforeBody
 from skycart.airlines.endpoints import admin as airlines_admin
 from skycart.airlines.endpoints import v1 as airlines_v1
+from skycart.billing.endpoints import routers as metering_routers
 from skycart.catalog.endpoints import router as catalog_router
 from skycart.config import OFFLINE_BATCH_BYTES, Settings, get_settings
 from skycart.errors import ServiceUnavailable, install_error_handlers, problem_responses
 from skycart.flights.endpoints import router as flights_router
 from skycart.flights.fastpath import answer as warm_menu
-from skycart.metering import runtime as metering_runtime
 from skycart.metering.aggregate import UsageAggregator
-from skycart.metering.endpoints import routers as metering_routers
 from skycart.metering.middleware import MeteringMiddleware
 from skycart.orders.endpoints import router as orders_router
 from skycart.orders.payments import provider_for

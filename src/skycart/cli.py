@@ -144,9 +144,9 @@ def usage_report(
     month: Annotated[str, typer.Option("--month", help="Month, YYYY-MM (UTC)")],
 ) -> None:
     """Print an airline's statement for a month: each plan in force, then the totals."""
+    from skycart.billing.schemas import Statement
+    from skycart.billing.statements import statement_under
     from skycart.errors import DomainError
-    from skycart.metering.schemas import Statement
-    from skycart.metering.statements import statement_under
 
     settings = get_settings()
 
@@ -199,8 +199,8 @@ def usage_report(
 @plans_app.command("list")
 def plans_list() -> None:
     """Print the service packages."""
-    from skycart.metering.plans import list_plans, plan_out
-    from skycart.metering.schemas import PlanOut
+    from skycart.billing.plans import list_plans, plan_out
+    from skycart.billing.schemas import PlanOut
 
     async def _plans(session: AsyncSession) -> list[PlanOut]:
         return [plan_out(plan) for plan in await list_plans(session)]
@@ -235,7 +235,7 @@ def billing_close() -> None:
     from rich.progress import Progress
 
     from skycart.airlines.repository import count_airlines
-    from skycart.metering.closing import CloseReport, close_due
+    from skycart.billing.closing import CloseReport, close_due
 
     settings = get_settings()
 

@@ -16,13 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from skycart.airlines import service as airlines
 from skycart.airlines.models import ApiKey
 from skycart.airlines.schemas import AirlineCreate
+from skycart.billing import plans
+from skycart.billing.schemas import PlanAssign
 from skycart.catalog import service as catalog
 from skycart.catalog.schemas import ProductCreate
 from skycart.flights import repository as flight_repo
 from skycart.flights import service as flights
 from skycart.flights.schemas import FlightCreate, InventoryPut, StockLine
-from skycart.metering import plans
-from skycart.metering.schemas import PlanAssign
 from skycart.platform.db import utcnow
 from skycart.platform.tenancy import Tenant
 

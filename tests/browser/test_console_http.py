@@ -236,8 +236,8 @@ def test_statement_downloads_as_csv(server: LiveServer, operator_key: str, airli
 def test_statement_page_shows_a_closed_month_as_final_and_late_facts_as_adjustments(
     server: LiveServer, operator_key: str, make_airline: Any, admin: httpx.Client
 ) -> None:
-    from tests.metering.test_billing_periods import _late_sale_airline
-    from tests.metering.usage_data import closed_month, label
+    from tests.billing.test_billing_periods import _late_sale_airline
+    from tests.billing.usage_data import closed_month, label
 
     old, _ = closed_month()
     airline, flight, departs = _late_sale_airline(make_airline, server)

@@ -12,10 +12,10 @@ import httpx
 from sqlalchemy import func, select
 
 from skycart.config import Settings
+from skycart.lifecycle import prune
 from skycart.metering.aggregate import UsageAggregator
 from skycart.metering.exporters import emf_lines
 from skycart.metering.models import UsageHour, UsageMinute
-from skycart.metering.runtime import prune
 from skycart.metering.sink import DatabaseSink
 from skycart.orders.payments import SandboxProvider
 from skycart.platform.db import create_engine, create_sessionmaker, utcnow

@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.billing.usage_data import backdate
 from tests.conftest import AirlineHandle, LiveServer, assert_problem
-from tests.metering.usage_data import backdate
 
 # Crew devices report local time with its offset.
 LOCAL = timezone(timedelta(hours=2))

@@ -10,8 +10,8 @@ from fastapi import APIRouter, Path, Query, Request, Response
 
 from skycart.airlines import repository as airlines_repo
 from skycart.airlines import service as airlines
-from skycart.metering import statements
-from skycart.metering.report_endpoints import csv_download
+from skycart.billing import statements
+from skycart.billing.report_endpoints import csv_download
 from skycart.platform.db import utcnow
 from skycart.platform.runtime import get_runtime
 from skycart.platform.validation import AirlineCode

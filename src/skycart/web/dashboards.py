@@ -11,8 +11,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skycart.airlines.models import Airline
-from skycart.metering import business, plans, usage
-from skycart.metering.schemas import PlanOut, QuotaOut, UsageRow
+from skycart.billing import plans, usage
+from skycart.billing import sales as business
+from skycart.billing.schemas import PlanOut, QuotaOut, UsageRow
 from skycart.money import to_decimal_string, to_minor
 from skycart.platform.tenancy import Tenant
 

@@ -10,9 +10,9 @@ from pydantic import ValidationError
 from skycart.airlines import repository as airlines_repo
 from skycart.airlines import service as airlines
 from skycart.airlines.auth import forget_key
+from skycart.billing import plans
+from skycart.billing.schemas import PlanAssign
 from skycart.errors import NotFound, ValidationFailed
-from skycart.metering import plans
-from skycart.metering.schemas import PlanAssign
 from skycart.platform.db import utcnow
 from skycart.platform.runtime import get_runtime
 from skycart.platform.validation import AirlineCode

@@ -11,6 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from skycart.airlines.models import Airline
 from skycart.airlines.service import get_airline
+from skycart.billing import periods, repository
+from skycart.billing.features import FEATURES, unknown_features
+from skycart.billing.models import AirlinePlan, Plan
+from skycart.billing.periods import hour_floor
+from skycart.billing.schemas import AirlinePlanOut, PlanAssign, PlanIn, PlanOut, PlanStatus, QuotaOut
 from skycart.errors import (
     AlreadyExists,
     NotFound,
@@ -20,11 +25,6 @@ from skycart.errors import (
     PlanRetired,
     ValidationFailed,
 )
-from skycart.metering import periods, repository
-from skycart.metering.features import FEATURES, unknown_features
-from skycart.metering.models import AirlinePlan, Plan
-from skycart.metering.periods import hour_floor
-from skycart.metering.schemas import AirlinePlanOut, PlanAssign, PlanIn, PlanOut, PlanStatus, QuotaOut
 from skycart.money import MoneyError, to_decimal_string, to_minor
 from skycart.platform.db import utcnow
 

@@ -17,11 +17,11 @@ from sqlalchemy import select
 from skycart.airlines.models import Airline
 from skycart.airlines.schemas import AirlineCreate
 from skycart.airlines.service import create_airline
+from skycart.billing import periods, plans, repository, statements
+from skycart.billing.schemas import PlanAssign
 from skycart.config import Settings
-from skycart.metering import periods, plans, repository, statements
 from skycart.metering.aggregate import BILLABLE, REQUESTS, ROW_WIDTH
 from skycart.metering.models import UsageHour
-from skycart.metering.schemas import PlanAssign
 from skycart.metering.sink import DatabaseSink
 from skycart.platform.db import create_engine, create_sessionmaker, transaction
 from skycart.platform.migrate import upgrade

@@ -10,17 +10,17 @@ from typing import Any
 
 from sqlalchemy import delete
 
+from skycart.billing import repository
+from skycart.billing.closing import close_due
 from skycart.config import Settings
-from skycart.metering import repository
+from skycart.limits.guard import AirlineGuard, PlanBook
+from skycart.limits.leases import LeaseStore, MemoryLeaseStore, RedisLeaseStore
+from skycart.limits.limiter import Limiter
+from skycart.limits.quotas import QuotaBook
 from skycart.metering.aggregate import UsageAggregator
-from skycart.metering.closing import close_due
 from skycart.metering.exporters import log_emf
 from skycart.metering.flusher import Flusher, process_name
-from skycart.metering.guard import AirlineGuard, PlanBook
-from skycart.metering.leases import LeaseStore, MemoryLeaseStore, RedisLeaseStore
-from skycart.metering.limits import Limiter
 from skycart.metering.models import MeteringFlush, UsageHour, UsageMinute
-from skycart.metering.quotas import QuotaBook
 from skycart.metering.sink import DatabaseSink
 from skycart.platform.db import transaction, utcnow
 from skycart.platform.runtime import Runtime

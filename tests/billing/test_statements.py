@@ -16,8 +16,7 @@ from fractions import Fraction
 
 import httpx
 
-from tests.conftest import AirlineHandle, LiveServer, assert_problem
-from tests.metering.usage_data import (
+from tests.billing.usage_data import (
     amount,
     backdate,
     closed_month,
@@ -28,6 +27,7 @@ from tests.metering.usage_data import (
     record_usage,
     share,
 )
+from tests.conftest import AirlineHandle, LiveServer, assert_problem
 
 MEAL = {"EUR": "13.75", "USD": "4.50"}
 

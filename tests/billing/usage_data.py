@@ -10,9 +10,9 @@ from fractions import Fraction
 from sqlalchemy import delete, select, update
 
 from skycart.airlines.models import Airline
+from skycart.billing.models import AirlinePlan, Plan
 from skycart.config import Settings
 from skycart.metering.aggregate import BILLABLE, ERRORS, REQUESTS, ROW_WIDTH
-from skycart.metering.models import AirlinePlan, Plan
 from skycart.metering.sink import DatabaseSink
 from skycart.orders.models import Order
 from skycart.platform.db import create_engine, create_sessionmaker, transaction

@@ -8,12 +8,10 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from skycart.airlines.auth import AirlineTenant, OperatorKey
 from skycart.airlines.service import get_airline
-from skycart.errors import problem_responses
-from skycart.metering import plans, report_endpoints, usage
-from skycart.metering.exporters import UsageCollector
-from skycart.metering.features import FEATURES
-from skycart.metering.params import From, To, span
-from skycart.metering.schemas import (
+from skycart.billing import plans, report_endpoints, usage
+from skycart.billing.features import FEATURES
+from skycart.billing.params import From, To, span
+from skycart.billing.schemas import (
     AirlinePlanOut,
     FeatureOut,
     PlanAssign,
@@ -23,6 +21,8 @@ from skycart.metering.schemas import (
     PlanStatus,
     UsageRow,
 )
+from skycart.errors import problem_responses
+from skycart.metering.exporters import UsageCollector
 from skycart.platform.jsonbody import StrictJsonRoute
 from skycart.platform.runtime import get_runtime
 from skycart.platform.sessions import ReadSession, WriteSession

@@ -9,7 +9,9 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skycart.airlines.models import Airline
-from skycart.metering.models import AirlinePlan, ClosedStatement, Plan, QuotaCounter, UsageHour, UsageMinute
+from skycart.billing.models import AirlinePlan, ClosedStatement, Plan
+from skycart.limits.models import QuotaCounter
+from skycart.metering.models import UsageHour, UsageMinute
 from skycart.orders.models import CANCELLED, REVENUE_STATUSES, OfflineSale, Order, OrderLine
 from skycart.platform.tenancy import Tenant, scoped_columns, scoped_select
 

@@ -9,10 +9,10 @@ from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from skycart.airlines import repository as airlines
+from skycart.billing.features import FEATURE_GATES
+from skycart.billing.plans import PlanTerms, current_plan, terms
 from skycart.errors import DomainError, FeatureNotInPlan, NotFound, QuotaExceeded, RateLimited
-from skycart.metering.features import FEATURE_GATES
-from skycart.metering.limits import Limiter
-from skycart.metering.plans import PlanTerms, current_plan, terms
+from skycart.limits.limiter import Limiter
 from skycart.platform.db import transaction
 from skycart.platform.scope import BILLABLE, RATELIMIT
 from skycart.platform.singleflight import SingleFlight

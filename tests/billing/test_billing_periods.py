@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
+from tests.billing.usage_data import backdate, closed_month, label, month_starts, record_usage
 from tests.conftest import AirlineHandle, LiveServer, assert_problem
-from tests.metering.usage_data import backdate, closed_month, label, month_starts, record_usage
 
 
 def _hour(moment: datetime) -> datetime:

@@ -8,10 +8,11 @@ from fastapi import APIRouter, Path, Query, Request, Response
 
 from skycart.airlines.auth import AirlineTenant, OperatorKey
 from skycart.airlines.service import get_airline
+from skycart.billing import sales as business
+from skycart.billing import statements
+from skycart.billing.params import From, To, span
+from skycart.billing.schemas import BusinessUsageRow, Statement
 from skycart.errors import problem_responses
-from skycart.metering import business, statements
-from skycart.metering.params import From, To, span
-from skycart.metering.schemas import BusinessUsageRow, Statement
 from skycart.platform.jsonbody import StrictJsonRoute
 from skycart.platform.runtime import get_runtime
 from skycart.platform.sessions import ReadSession, WriteSession

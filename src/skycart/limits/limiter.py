@@ -23,10 +23,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from skycart.metering.leases import Grant, LeaseStore, QuotaUnknown
-from skycart.metering.periods import month_bounds
-from skycart.metering.plans import PlanTerms
-from skycart.metering.quotas import QuotaBook
+from skycart.billing.periods import month_bounds
+from skycart.billing.plans import PlanTerms
+from skycart.limits.leases import Grant, LeaseStore, QuotaUnknown
+from skycart.limits.quotas import QuotaBook
 from skycart.platform.db import utcnow
 from skycart.platform.singleflight import SingleFlight
 from skycart.platform.tenancy import Tenant

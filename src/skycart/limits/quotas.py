@@ -16,8 +16,8 @@ from datetime import datetime
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from skycart.metering import repository
-from skycart.metering.models import QuotaCounter
+from skycart.billing import repository
+from skycart.limits.models import QuotaCounter
 from skycart.platform.db import transaction, utcnow
 from skycart.platform.tenancy import Tenant
 

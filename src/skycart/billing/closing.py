@@ -16,9 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from skycart.airlines import repository as airlines
 from skycart.airlines.models import Airline
-from skycart.metering import periods
-from skycart.metering.models import ClosedStatement
-from skycart.metering.statements import close_month
+from skycart.billing import periods
+from skycart.billing.models import ClosedStatement
+from skycart.billing.statements import close_month
 from skycart.platform.db import transaction, utcnow
 
 _PAGE = 200

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
+from tests.billing.usage_data import backdate, closed_month, label
 from tests.conftest import LiveServer, assert_problem
-from tests.metering.usage_data import backdate, closed_month, label
 
 
 def _plan(**overrides: object) -> dict:

@@ -12,9 +12,9 @@ from typing import Literal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skycart.airlines import repository as airlines
+from skycart.billing import repository
+from skycart.billing.schemas import BusinessUsageRow
 from skycart.errors import ValidationFailed
-from skycart.metering import repository
-from skycart.metering.schemas import BusinessUsageRow
 from skycart.money import to_decimal_string
 from skycart.platform.tenancy import Tenant
 

@@ -24,12 +24,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from skycart.airlines.models import Airline
 from skycart.airlines.service import get_airline
+from skycart.billing import periods, plans, repository
+from skycart.billing.models import ClosedStatement, Plan
+from skycart.billing.periods import label as month_label
+from skycart.billing.schemas import Adjustment, Statement, StatementPlan
 from skycart.config import Settings
 from skycart.errors import ValidationFailed
-from skycart.metering import periods, plans, repository
-from skycart.metering.models import ClosedStatement, Plan, UsageHour
-from skycart.metering.periods import label as month_label
-from skycart.metering.schemas import Adjustment, Statement, StatementPlan
+from skycart.metering.models import UsageHour
 from skycart.money import to_decimal_string
 from skycart.platform.db import utcnow
 from skycart.platform.tenancy import Tenant

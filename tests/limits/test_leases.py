@@ -11,9 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from skycart.metering.leases import MemoryLeaseStore, QuotaUnknown, RedisLeaseStore
-from skycart.metering.limits import Limiter
-from skycart.metering.plans import PlanTerms
+from skycart.billing.plans import PlanTerms
+from skycart.limits.leases import MemoryLeaseStore, QuotaUnknown, RedisLeaseStore
+from skycart.limits.limiter import Limiter
 from tests.conftest import _answers, service_missing
 
 CALL = st.tuples(st.integers(0, 7), st.integers(0, 3), st.integers(0, 3))  # want, want quota, returned

@@ -8,9 +8,9 @@ from typing import Literal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from skycart.billing.schemas import UsageRow
 from skycart.errors import ValidationFailed
 from skycart.metering.models import BUCKET_COLUMNS, COUNTER_COLUMNS, LATENCY_BUCKETS_MS, UsageHour, UsageMinute
-from skycart.metering.schemas import UsageRow
 
 Granularity = Literal["minute", "hour", "day"]
 GroupBy = Literal["route", "airline"]
