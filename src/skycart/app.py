@@ -7,21 +7,24 @@ import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Response
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from starlette.staticfiles import StaticFiles
 
-from skycart import lifecycle as metering_runtime
-from skycart.airlines.auth import KeyBeforeBody
+from skycart import lifecycle
+from skycart.airlines.auth import KeyBeforeBody, OperatorKey
 from skycart.airlines.endpoints import admin as airlines_admin
 from skycart.airlines.endpoints import v1 as airlines_v1
-from skycart.billing.endpoints import routers as metering_routers
+from skycart.billing.endpoints import routers as billing_routers
 from skycart.catalog.endpoints import router as catalog_router
 from skycart.config import OFFLINE_BATCH_BYTES, Settings, get_settings
 from skycart.errors import ServiceUnavailable, install_error_handlers, problem_responses
 from skycart.flights.endpoints import router as flights_router
 from skycart.flights.fastpath import answer as warm_menu
 from skycart.metering.aggregate import UsageAggregator
+from skycart.metering.exporters import UsageCollector
 from skycart.metering.middleware import MeteringMiddleware
 from skycart.orders.endpoints import router as orders_router
 from skycart.orders.payments import provider_for
@@ -57,15 +60,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             payments=provider_for(settings.payment_provider),
             assets=assets,
         )
-        metering = await metering_runtime.start(app.state.runtime, aggregator)
-        app.state.runtime.menus.redis = metering.redis  # the menu cache's shared level, when Redis is configured
+        started = await lifecycle.start(app.state.runtime, aggregator)
         # Everything built at start-up lives as long as the process: keep it out of every future GC pass.
         gc.collect()
         gc.freeze()
         try:
             yield
         finally:
-            await metering_runtime.stop(metering)
+            await lifecycle.stop(started)
+            if app.state.runtime.redis is not None:
+                await app.state.runtime.redis.aclose()
             await engine.dispose()
             await asyncio.to_thread(assets.close)
             await asyncio.to_thread(stop_shipping, shipping)
@@ -93,7 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         access_log_enabled=settings.access_log,
         answer=warm_menu if settings.menu_cache_seconds > 0 else None,
     )
-    for router in (airlines_admin, airlines_v1, catalog_router, flights_router, orders_router, *metering_routers):
+    for router in (airlines_admin, airlines_v1, catalog_router, flights_router, orders_router, *billing_routers):
         app.include_router(router)
     app.include_router(web.router, include_in_schema=False)
     app.mount(web.STATIC_PREFIX, web.static_files(), name="web-static")
@@ -114,7 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await conn.execute(text("SELECT 1"))
         except Exception as exc:
             raise ServiceUnavailable("database unreachable") from exc
-        redis = runtime.metering.redis if runtime.metering else None
+        redis = runtime.redis
         if redis is None:
             return {"status": "ready", "database": "ok"}
         try:
@@ -123,6 +127,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         except Exception as exc:
             raise ServiceUnavailable("redis unreachable") from exc
         return {"status": "ready", "database": "ok", "redis": "ok"}
+
+    @app.get(
+        "/metrics",
+        tags=["health"],
+        response_class=Response,
+        responses={
+            **problem_responses(401, 403),
+            200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "Prometheus text"},
+        },
+    )
+    async def metrics(_op: OperatorKey) -> Response:
+        """Usage, limiter and cache counters of this process, in Prometheus text (operator key)."""
+        runtime: Runtime = app.state.runtime
+        started: lifecycle.Started = runtime.lifecycle
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(UsageCollector(started.aggregator, started.flusher, started.limiter, runtime.menus))
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
 

@@ -1,61 +1,58 @@
-"""Starting and stopping metering with the app: the flusher, the limiter and its store, housekeeping."""
+"""What starts and stops with the app besides the engine, wired here and nowhere else:
+
+- metering: the flusher that moves aggregated usage to the sink;
+- limits: the limiter, its lease store (Redis or memory) and the exact quota book, and the package guard
+  every airline request passes;
+- billing: the plan book (each airline's terms, cached), and housekeeping that closes billing periods;
+- retention of stored usage.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
 
-from sqlalchemy import delete
-
-from skycart.billing import repository
+from skycart.airlines import repository as airlines
+from skycart.billing import repository as billing
 from skycart.billing.closing import close_due
-from skycart.config import Settings
-from skycart.limits.guard import AirlineGuard, PlanBook
+from skycart.billing.service import PlanBook
+from skycart.limits.guard import AirlineGuard
 from skycart.limits.leases import LeaseStore, MemoryLeaseStore, RedisLeaseStore
 from skycart.limits.limiter import Limiter
 from skycart.limits.quotas import QuotaBook
 from skycart.metering.aggregate import UsageAggregator
 from skycart.metering.exporters import log_emf
 from skycart.metering.flusher import Flusher, process_name
-from skycart.metering.models import MeteringFlush, UsageHour, UsageMinute
+from skycart.metering.retention import prune
 from skycart.metering.sink import DatabaseSink
-from skycart.platform.db import transaction, utcnow
+from skycart.platform.db import transaction
 from skycart.platform.runtime import Runtime
 
-log = logging.getLogger("skycart.metering")
+log = logging.getLogger("skycart.lifecycle")
 HOUSEKEEPING_SECONDS = 600
 
 
 @dataclass
-class Metering:
+class Started:
     aggregator: UsageAggregator
     flusher: Flusher
     limiter: Limiter
     plans: PlanBook
-    redis: Any = None
-    _tasks: list[asyncio.Task] = field(default_factory=list)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
-def _store(settings: Settings) -> tuple[LeaseStore, Any]:
-    if not settings.redis_url:
-        return MemoryLeaseStore(), None
-    import redis.asyncio as aioredis
-
-    client = aioredis.from_url(settings.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5)
-    return RedisLeaseStore(client), client
-
-
-async def start(runtime: Runtime, aggregator: UsageAggregator) -> Metering:
+async def start(runtime: Runtime, aggregator: UsageAggregator) -> Started:
     settings = runtime.settings
 
-    async def quota_start(airline: str, start: datetime, end: datetime) -> int:
+    async def quota_start(airline_code: str, start: datetime, end: datetime) -> int:
+        """The month's billable requests so far, when Redis has lost its count (rare: one read per loss)."""
         async with transaction(runtime.sessions, write=False) as session:
-            return await repository.billable_requests(session, airline, start, end)
+            airline = await airlines.get_by_code(session, airline_code)
+            return 0 if airline is None else await billing.billable_requests(session, airline.tenant, start, end)
 
-    store, client = _store(settings)
+    store: LeaseStore = MemoryLeaseStore() if runtime.redis is None else RedisLeaseStore(runtime.redis)
     process = process_name()
     flusher = Flusher(
         aggregator,
@@ -69,45 +66,28 @@ async def start(runtime: Runtime, aggregator: UsageAggregator) -> Metering:
         store, quota_start, lease_seconds=settings.limiter_lease_seconds, quotas=QuotaBook(runtime.sessions)
     )
     plans = PlanBook(runtime.sessions, settings.default_plan, settings.plan_cache_seconds)
-    metering = Metering(aggregator, flusher, limiter, plans, client)
+    started = Started(aggregator, flusher, limiter, plans)
+    runtime.plan_book = plans
     runtime.airline_guard = AirlineGuard(plans, limiter if settings.limits_enabled else None)
-    runtime.metering = metering
+    runtime.lifecycle = started
     flusher.start()
-    metering._tasks.append(asyncio.create_task(_settle_loop(limiter, settings.metering_flush_seconds)))
-    metering._tasks.append(asyncio.create_task(_housekeeping_loop(runtime)))
-    return metering
+    started._tasks.append(asyncio.create_task(_settle_loop(limiter, settings.metering_flush_seconds)))
+    started._tasks.append(asyncio.create_task(_housekeeping_loop(runtime)))
+    return started
 
 
-async def stop(metering: Metering) -> None:
-    for task in metering._tasks:
+async def stop(started: Started) -> None:
+    for task in started._tasks:
         task.cancel()
-    await asyncio.gather(*metering._tasks, return_exceptions=True)
-    await metering.limiter.settle(force=True)
-    await metering.flusher.stop()
-    if metering.redis is not None:
-        await metering.redis.aclose()
+    await asyncio.gather(*started._tasks, return_exceptions=True)
+    await started.limiter.settle(force=True)
+    await started.flusher.stop()
 
 
 async def _settle_loop(limiter: Limiter, interval: float) -> None:
     while True:
         await asyncio.sleep(interval)
         await limiter.settle()
-
-
-async def prune(runtime: Runtime, now: datetime | None = None) -> None:
-    """Drop usage older than the retention settings; flush ids are only needed for a few days."""
-    now = now or utcnow()
-    settings = runtime.settings
-    async with transaction(runtime.sessions) as session:
-        await session.execute(
-            delete(UsageMinute).where(
-                UsageMinute.window_start < now - timedelta(days=settings.usage_minute_retention_days)
-            )
-        )
-        await session.execute(
-            delete(UsageHour).where(UsageHour.window_start < now - timedelta(days=settings.usage_hour_retention_days))
-        )
-        await session.execute(delete(MeteringFlush).where(MeteringFlush.created_at < now - timedelta(days=7)))
 
 
 async def _housekeeping_loop(runtime: Runtime) -> None:
@@ -123,6 +103,6 @@ async def _housekeeping_loop(runtime: Runtime) -> None:
         except Exception:
             log.exception("billing_close_failed")
         try:
-            await prune(runtime)
+            await prune(runtime.sessions, settings)
         except Exception:
             log.exception("usage_prune_failed")

@@ -98,7 +98,7 @@ async def _example(database_url: str, created_s: int, made: list, sent: list) ->
                     grace_hours=GRACE,
                     now=NOW,
                 )
-                rows = await repository.billable_in(session, UsageHour, code, start, end)
+                rows = await repository.billable_in(session, UsageHour, airline.tenant, start, end)
                 assert found.requests == sum(p.requests for p in found.plans) == rows
                 covered = [(p.from_, p.to) for p in found.plans]
                 begins = max(start, periods.hour_floor(created))

@@ -16,8 +16,8 @@ from skycart.cli import run_in_transaction
 from skycart.config import Settings
 from skycart.demo import seed
 from skycart.flights.fastpath import answer as warm_menu
-from skycart.flights.menu_cache import MenuCache
 from skycart.metering.middleware import MeteringMiddleware
+from skycart.platform.cache import SharedCache
 from skycart.platform.migrate import upgrade
 from tests.conftest import (
     AirlineHandle,
@@ -169,7 +169,10 @@ def test_a_menu_rendered_by_one_process_is_served_by_another_from_redis_no_older
     async def scenario() -> None:
         first_redis = aioredis.from_url("redis://127.0.0.1:6379/0")
         second_redis = aioredis.from_url("redis://127.0.0.1:6379/0")
-        first, second = MenuCache(seconds=0.6, redis=first_redis), MenuCache(seconds=0.6, redis=second_redis)
+        first, second = (
+            SharedCache("menu", seconds=0.6, redis=first_redis),
+            SharedCache("menu", seconds=0.6, redis=second_redis),
+        )
         renders, render = _count_renders()
         try:
             body = await first.get_or_render(key, render)
@@ -190,7 +193,7 @@ def test_a_menu_rendered_by_one_process_is_served_by_another_from_redis_no_older
 def test_without_redis_the_menu_cache_renders_from_the_database_and_counts_the_failures() -> None:
     async def scenario() -> None:
         gone = aioredis.from_url(f"redis://127.0.0.1:{_free_port()}/0", socket_connect_timeout=0.2)
-        cache = MenuCache(seconds=1.0, redis=gone)
+        cache = SharedCache("menu", seconds=1.0, redis=gone)
         renders, render = _count_renders()
         try:
             first = await cache.get_or_render(("a", "f", None, None), render)
@@ -204,7 +207,7 @@ def test_without_redis_the_menu_cache_renders_from_the_database_and_counts_the_f
 
 def test_concurrent_misses_share_one_rendering() -> None:
     async def scenario() -> None:
-        cache = MenuCache(seconds=1.0)
+        cache = SharedCache("menu", seconds=1.0)
         renders: list[int] = []
 
         async def slow_render() -> bytes:

@@ -12,15 +12,13 @@ import httpx
 from sqlalchemy import func, select
 
 from skycart.config import Settings
-from skycart.lifecycle import prune
 from skycart.metering.aggregate import UsageAggregator
 from skycart.metering.exporters import emf_lines
 from skycart.metering.models import UsageHour, UsageMinute
+from skycart.metering.retention import prune
 from skycart.metering.sink import DatabaseSink
-from skycart.orders.payments import SandboxProvider
 from skycart.platform.db import create_engine, create_sessionmaker, utcnow
 from skycart.platform.migrate import upgrade
-from skycart.platform.runtime import Runtime
 from tests.conftest import flight_body, product_body
 from tests.metering.cluster import ServerProcess, one_server
 
@@ -98,8 +96,7 @@ def test_old_usage_is_pruned_by_retention(tmp_path: Path) -> None:
         row = [1, 0, 1, 0, 0, 1000] + [0] * 12
         batch = {(minute(now - timedelta(days=days)), "AAA", "/v1/x", "GET", "2xx"): list(row) for days in (0, 2, 40)}
         await DatabaseSink(sessions, "t").write("f1", batch)
-        runtime = Runtime(settings=settings, engine=engine, sessions=sessions, payments=SandboxProvider())
-        await prune(runtime, now)
+        await prune(sessions, settings, now)
         async with sessions() as session:
             minutes = (await session.execute(select(func.count()).select_from(UsageMinute))).scalar_one()
             hours = (await session.execute(select(func.count()).select_from(UsageHour))).scalar_one()

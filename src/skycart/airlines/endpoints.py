@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response, status
 
-from skycart.airlines import repository, service
+from skycart.airlines import service
 from skycart.airlines.auth import AirlineTenant, OperatorKey, forget_key
 from skycart.airlines.schemas import AirlineCreate, AirlineOut, AirlineUpdate, KeyCreate, KeyCreated
 from skycart.errors import problem_responses
@@ -30,8 +30,8 @@ async def create_airline(body: AirlineCreate, session: WriteSession, _op: Operat
 async def list_airlines(
     session: ReadSession, _op: OperatorKey, limit: Limit = 100, cursor: Cursor = None
 ) -> Page[AirlineOut]:
-    rows = await repository.list_airlines(session, after=decode_cursor(cursor), limit=limit + 1)
-    return page_of([_out(r) for r in rows], limit=limit, key=rows[limit - 1].code if len(rows) > limit else None)
+    found = await service.list_airlines(session, after=decode_cursor(cursor), limit=limit)
+    return page_of(found, [_out(r) for r in found.rows])
 
 
 @admin.get("/airlines/{code}", responses=problem_responses(404))

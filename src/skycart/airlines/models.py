@@ -7,6 +7,7 @@ from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from skycart.platform.db import Base, IdMixin, TimestampMixin
+from skycart.platform.tenancy import Tenant
 
 
 class Airline(IdMixin, TimestampMixin, Base):
@@ -18,6 +19,11 @@ class Airline(IdMixin, TimestampMixin, Base):
     default_locale: Mapped[str] = mapped_column(String(16))
     locales: Mapped[list[str]]
     settings: Mapped[dict[str, Any]]
+
+    @property
+    def tenant(self) -> Tenant:
+        """The airline as the scoping choke point knows it."""
+        return Tenant(self.id, self.code)
 
 
 class ApiKey(IdMixin, Base):

@@ -8,6 +8,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skycart.airlines.models import Airline, ApiKey
+from skycart.platform.tenancy import Tenant
 
 
 async def get_by_code(session: AsyncSession, code: str) -> Airline | None:
@@ -50,6 +51,18 @@ async def revoke_key(session: AsyncSession, key_id: str, at: datetime) -> bool:
         update(ApiKey).where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None)).values(revoked_at=at)
     )
     return result.rowcount == 1
+
+
+async def airline_keys(session: AsyncSession, tenant: Tenant) -> list[ApiKey]:
+    """An airline's keys, newest first, revoked ones included (they show when they stopped)."""
+    stmt = select(ApiKey).where(ApiKey.airline_id == tenant.id).order_by(ApiKey.created_at.desc(), ApiKey.id)
+    return list((await session.execute(stmt)).scalars())
+
+
+async def key_owner(session: AsyncSession, key_id: str) -> str | None:
+    """The code of the airline a key belongs to; None for an operator key or no such key."""
+    stmt = select(Airline.code).join(ApiKey, ApiKey.airline_id == Airline.id).where(ApiKey.id == key_id)
+    return (await session.execute(stmt)).scalar_one_or_none()
 
 
 async def key_exists(session: AsyncSession, key_id: str) -> bool:

@@ -16,6 +16,7 @@ from skycart.airlines.models import Airline, ApiKey
 from skycart.airlines.schemas import AirlineCreate, AirlineSettings, AirlineUpdate
 from skycart.errors import AlreadyExists, NotFound, ValidationFailed
 from skycart.platform.db import utcnow
+from skycart.platform.pagination import Slice, read_slice
 from skycart.platform.tenancy import Tenant
 
 ROLE_AIRLINE = "airline"
@@ -58,6 +59,13 @@ async def create_airline(session: AsyncSession, *, data: AirlineCreate) -> Airli
     except IntegrityError as exc:  # a concurrent create of the same code
         raise AlreadyExists(f"airline {data.code} already exists") from exc
     return airline
+
+
+async def list_airlines(session: AsyncSession, *, after: str | None, limit: int) -> Slice[Airline]:
+    """Airlines in code order, a page at a time (operator views)."""
+    return await read_slice(
+        lambda n: repository.list_airlines(session, after=after, limit=n), limit=limit, key=lambda a: a.code
+    )
 
 
 async def get_airline(session: AsyncSession, *, code: str) -> Airline:
@@ -115,6 +123,19 @@ async def issue_key(session: AsyncSession, *, role: str, airline: Airline | None
     )
     await repository.add(session, key)
     return key, plain
+
+
+async def airline_keys(session: AsyncSession, *, tenant: Tenant) -> list[ApiKey]:
+    """The airline's keys, newest first, revoked ones included."""
+    return await repository.airline_keys(session, tenant)
+
+
+async def airline_of_key(session: AsyncSession, *, key_id: str) -> str:
+    """The code of the airline whose key this is (operator views); 404 for no such airline key."""
+    code = await repository.key_owner(session, key_id)
+    if code is None:
+        raise NotFound(f"key {key_id} not found")
+    return code
 
 
 async def revoke_key(session: AsyncSession, *, key_id: str) -> None:

@@ -11,13 +11,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from skycart.airlines import repository as airlines
 from skycart.airlines.models import Airline
-from skycart.billing import periods
-from skycart.billing.models import ClosedStatement
+from skycart.billing import periods, repository
 from skycart.billing.statements import close_month
 from skycart.platform.db import transaction, utcnow
 
@@ -41,11 +39,6 @@ def due_months(airline: Airline, *, now: datetime, grace_hours: int) -> list[dat
     return months
 
 
-async def _stored_months(session: AsyncSession, airline: Airline) -> set[str]:
-    stmt = select(ClosedStatement.month).where(ClosedStatement.airline_id == airline.id)
-    return set((await session.execute(stmt)).scalars())
-
-
 async def close_due(
     sessions: async_sessionmaker[AsyncSession],
     *,
@@ -64,7 +57,7 @@ async def close_due(
         for airline in page:
             stored = 0
             async with transaction(sessions) as session:
-                done = await _stored_months(session, airline)
+                done = await repository.closed_months(session, airline.tenant)
                 for start in due_months(airline, now=now, grace_hours=grace_hours):
                     if periods.label(start) in done:
                         report.already += 1

@@ -1,28 +1,31 @@
+"""Billing's routes: the plan catalogue, airlines' plans and usage, statements and sales."""
+
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
-from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from skycart.airlines.auth import AirlineTenant, OperatorKey
 from skycart.airlines.service import get_airline
-from skycart.billing import plans, report_endpoints, usage
+from skycart.billing import plans, service, statements, usage
+from skycart.billing import sales as business
 from skycart.billing.features import FEATURES
 from skycart.billing.params import From, To, span
+from skycart.billing.responses import statement_response
 from skycart.billing.schemas import (
     AirlinePlanOut,
+    BusinessUsageRow,
     FeatureOut,
     PlanAssign,
     PlanCode,
     PlanIn,
     PlanOut,
     PlanStatus,
+    Statement,
     UsageRow,
 )
 from skycart.errors import problem_responses
-from skycart.metering.exporters import UsageCollector
 from skycart.platform.jsonbody import StrictJsonRoute
 from skycart.platform.runtime import get_runtime
 from skycart.platform.sessions import ReadSession, WriteSession
@@ -34,7 +37,6 @@ admin = APIRouter(
 v1 = APIRouter(
     route_class=StrictJsonRoute, prefix="/v1", tags=["usage"], responses=problem_responses(401, 403, 422, 429)
 )
-monitoring = APIRouter(route_class=StrictJsonRoute, tags=["health"], responses=problem_responses(401, 403))
 
 GranularityQuery = Annotated[usage.Granularity, Query()]
 
@@ -77,11 +79,13 @@ async def assign_plan(
     code: AirlineCode, body: PlanAssign, request: Request, session: WriteSession, _op: OperatorKey
 ) -> AirlinePlanOut:
     runtime = get_runtime(request)
-    assigned = await plans.assign_plan(
-        session, airline_code=code, data=body, grace_hours=runtime.settings.billing_grace_hours
+    return await service.assign_plan(
+        session,
+        service.plan_book(runtime),
+        airline_code=code,
+        data=body,
+        grace_hours=runtime.settings.billing_grace_hours,
     )
-    runtime.metering.plans.forget(code)
-    return assigned
 
 
 @admin.delete(
@@ -96,9 +100,8 @@ async def cancel_plan_change(
     session: WriteSession,
     _op: OperatorKey,
 ) -> AirlinePlanOut:
-    cancelled = await plans.cancel_change(session, airline_code=code, change_id=change_id)
-    get_runtime(request).metering.plans.forget(code)
-    return cancelled
+    book = service.plan_book(get_runtime(request))
+    return await service.cancel_plan_change(session, book, airline_code=code, change_id=change_id)
 
 
 @admin.get("/airlines/{code}/plans", responses=problem_responses(404), summary="An airline's plan history")
@@ -119,7 +122,9 @@ async def admin_usage(
     group_by: Annotated[usage.GroupBy, Query()] = "route",
 ) -> list[UsageRow]:
     start, end = span(start, end)
-    return await usage.usage(session, airline=airline, start=start, end=end, granularity=granularity, group_by=group_by)
+    return await usage.usage_of_all_airlines(
+        session, start=start, end=end, granularity=granularity, group_by=group_by, airline_code=airline
+    )
 
 
 @v1.get("/usage")
@@ -132,9 +137,7 @@ async def own_usage(
     group_by: Annotated[usage.GroupBy, Query()] = "route",
 ) -> list[UsageRow]:
     start, end = span(start, end)
-    return await usage.usage(
-        session, airline=tenant.code, start=start, end=end, granularity=granularity, group_by=group_by
-    )
+    return await usage.usage_of(session, tenant, start=start, end=end, granularity=granularity, group_by=group_by)
 
 
 @v1.get("/plan")
@@ -143,17 +146,81 @@ async def own_plan(tenant: AirlineTenant, request: Request, session: ReadSession
     return await plans.plan_status(session, airline=airline, default_plan=get_runtime(request).settings.default_plan)
 
 
-@monitoring.get(
-    "/metrics",
-    response_class=Response,
-    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "Prometheus text"}},
+Month = Annotated[str, Path(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$", examples=["2026-11"], description="UTC month")]
+Granularity = Annotated[business.BusinessGranularity, Query()]
+FormatQuery = Annotated[Literal["json", "csv"], Query()]
+CSV_RESPONSE = {
+    200: {
+        "description": "The statement; `?format=csv` gives one row per line item",
+        "content": {"text/csv": {"schema": {"type": "string"}}},
+    }
+}
+
+
+@admin.get(
+    "/statements/{code}/{month}",
+    response_model=Statement,
+    responses={**problem_responses(404), **CSV_RESPONSE},
+    summary="An airline's monthly statement",
 )
-async def metrics(request: Request, _op: OperatorKey) -> Response:
-    runtime = get_runtime(request)
-    metering = runtime.metering
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(UsageCollector(metering.aggregator, metering.flusher, metering.limiter, runtime.menus))
-    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+async def statement(
+    code: AirlineCode,
+    month: Month,
+    request: Request,
+    session: WriteSession,
+    _op: OperatorKey,
+    format: FormatQuery = "json",
+) -> Response:
+    found = await statements.document_under(session, get_runtime(request).settings, airline_code=code, month=month)
+    return statement_response(found, format)
 
 
-routers = (admin, v1, monitoring, *report_endpoints.routers)
+@v1.get(
+    "/statements/{month}",
+    response_model=Statement,
+    responses={**problem_responses(404), **CSV_RESPONSE},
+    summary="Your monthly statement",
+)
+async def own_statement(
+    month: Month, tenant: AirlineTenant, request: Request, session: WriteSession, format: FormatQuery = "json"
+) -> Response:
+    found = await statements.document_under(
+        session, get_runtime(request).settings, airline_code=tenant.code, month=month
+    )
+    return statement_response(found, format)
+
+
+@admin.get("/usage/orders", responses=problem_responses(404), summary="Orders, items and GMV per window")
+async def admin_business_usage(
+    session: ReadSession,
+    _op: OperatorKey,
+    start: From = None,
+    end: To = None,
+    granularity: Granularity = "hour",
+    airline: Annotated[AirlineCode | None, Query(description="default: every airline")] = None,
+) -> list[BusinessUsageRow]:
+    start, end = span(start, end)
+    if airline is None:
+        tenants = await business.all_airline_tenants(session)
+    else:
+        found = await get_airline(session, code=airline)
+        tenants = [found.tenant]
+    return await business.business_usage(session, tenants=tenants, start=start, end=end, granularity=granularity)
+
+
+@v1.get("/usage/orders", summary="Your orders, items and GMV per window")
+async def own_business_usage(
+    tenant: AirlineTenant,
+    session: ReadSession,
+    start: From = None,
+    end: To = None,
+    granularity: Granularity = "hour",
+) -> list[BusinessUsageRow]:
+    start, end = span(start, end)
+    return await business.business_usage(session, tenants=[tenant], start=start, end=end, granularity=granularity)
+
+
+routers = (admin, v1)
+
+
+routers = (admin, v1)

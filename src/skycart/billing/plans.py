@@ -136,7 +136,7 @@ async def timeline(session: AsyncSession, *, airline: Airline, default_plan: str
     born = hour_floor(airline.created_at)
     changes = [
         (max(hour_floor(change.effective_from), born), plan)
-        for change, plan in await repository.plan_history(session, airline.id)
+        for change, plan in await repository.plan_history(session, airline.tenant)
         if change.cancelled_at is None
     ]
     if not changes or changes[0][0] > born:
@@ -209,7 +209,7 @@ async def cancel_change(
 ) -> AirlinePlanOut:
     """Withdraw a scheduled change that has not taken effect; the row stays in the history, marked."""
     airline = await get_airline(session, code=airline_code)
-    found = await repository.plan_change(session, airline.id, change_id)
+    found = await repository.plan_change(session, airline.tenant, change_id)
     if found is None:
         raise NotFound(f"plan change {change_id} not found")
     change, plan = found
@@ -235,7 +235,7 @@ async def retire_plan(session: AsyncSession, *, code: str, default_plan: str, no
     now = now or utcnow()
     current: dict[str, str] = {}
     scheduled: set[str] = set()
-    for airline_code, plan_id, effective_from in await repository.live_plan_changes(session):
+    for airline_code, plan_id, effective_from in await repository.live_plan_changes_of_all_airlines(session):
         if effective_from <= now:
             current[airline_code] = plan_id
         elif plan_id == plan.id:
@@ -258,7 +258,7 @@ async def plan_status(
     now = now or utcnow()
     plan, since = await current_plan(session, airline=airline, default_plan=default_plan, at=now)
     start, end = periods.month_bounds(now)
-    used = await repository.billable_requests(session, airline.code, start, end)
+    used = await repository.billable_requests(session, airline.tenant, start, end)
     quota = plan.monthly_request_quota
     return PlanStatus(
         airline=airline.code,
@@ -289,7 +289,7 @@ async def history(session: AsyncSession, *, airline_code: str, default_plan: str
     airline = await get_airline(session, code=airline_code)
     started = _change_out(airline, None, await get_plan(session, default_plan))
     return [started] + [
-        _change_out(airline, change, plan) for change, plan in await repository.plan_history(session, airline.id)
+        _change_out(airline, change, plan) for change, plan in await repository.plan_history(session, airline.tenant)
     ]
 
 

@@ -1,4 +1,6 @@
-"""All SQL for plans, stored usage, and the reads of orders that statements and business usage need."""
+"""All SQL of billing: plans, plan history, stored usage, closed statements, and the reads of orders that
+statements and sales need. Every read of one airline's rows takes its `Tenant`; the few that span every
+airline say so in their names (`..._of_all_airlines`) and are reached only from operator routes and jobs."""
 
 from __future__ import annotations
 
@@ -10,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from skycart.airlines.models import Airline
 from skycart.billing.models import AirlinePlan, ClosedStatement, Plan
-from skycart.limits.models import QuotaCounter
 from skycart.metering.models import UsageHour, UsageMinute
 from skycart.orders.models import CANCELLED, REVENUE_STATUSES, OfflineSale, Order, OrderLine
 from skycart.platform.tenancy import Tenant, scoped_columns, scoped_select
@@ -24,27 +25,26 @@ async def plan_by_code(session: AsyncSession, code: str) -> Plan | None:
     return (await session.execute(select(Plan).where(Plan.code == code))).scalar_one_or_none()
 
 
-async def plan_history(session: AsyncSession, airline_id: str) -> list[tuple[AirlinePlan, Plan]]:
+async def plan_history(session: AsyncSession, tenant: Tenant) -> list[tuple[AirlinePlan, Plan]]:
     stmt = (
-        select(AirlinePlan, Plan)
+        scoped_select(tenant, AirlinePlan, Plan)
         .join(Plan, Plan.id == AirlinePlan.plan_id)
-        .where(AirlinePlan.airline_id == airline_id)
         .order_by(AirlinePlan.effective_from, AirlinePlan.created_at)
     )
     return [(row[0], row[1]) for row in await session.execute(stmt)]
 
 
-async def plan_change(session: AsyncSession, airline_id: str, change_id: str) -> tuple[AirlinePlan, Plan] | None:
+async def plan_change(session: AsyncSession, tenant: Tenant, change_id: str) -> tuple[AirlinePlan, Plan] | None:
     stmt = (
-        select(AirlinePlan, Plan)
+        scoped_select(tenant, AirlinePlan, Plan)
         .join(Plan, Plan.id == AirlinePlan.plan_id)
-        .where(AirlinePlan.airline_id == airline_id, AirlinePlan.id == change_id)
+        .where(AirlinePlan.id == change_id)
     )
     row = (await session.execute(stmt)).first()
     return None if row is None else (row[0], row[1])
 
 
-async def live_plan_changes(session: AsyncSession) -> list[tuple[str, str, datetime]]:
+async def live_plan_changes_of_all_airlines(session: AsyncSession) -> list[tuple[str, str, datetime]]:
     """(airline code, plan id, effective from) of every change not cancelled, in force order per airline."""
     stmt = (
         select(Airline.code, AirlinePlan.plan_id, AirlinePlan.effective_from)
@@ -55,24 +55,51 @@ async def live_plan_changes(session: AsyncSession) -> list[tuple[str, str, datet
     return [(code, plan_id, since) for code, plan_id, since in await session.execute(stmt)]
 
 
-async def add(session: AsyncSession, row: Plan | AirlinePlan | ClosedStatement | QuotaCounter) -> None:
+async def add(session: AsyncSession, row: Plan | AirlinePlan | ClosedStatement) -> None:
     session.add(row)
     await session.flush()
 
 
-async def billable_requests(session: AsyncSession, airline: str, start: datetime, end: datetime) -> int:
+UsageModel = type[UsageMinute] | type[UsageHour]
+
+
+async def billable_requests(session: AsyncSession, tenant: Tenant, start: datetime, end: datetime) -> int:
     """Billable requests in [start, end) on hour boundaries (a month): hour rows outlive minute rows."""
-    return await billable_in(session, UsageHour, airline, start, end)
+    return await billable_in(session, UsageHour, tenant, start, end)
 
 
-async def billable_in(
-    session: AsyncSession, model: type[UsageMinute] | type[UsageHour], airline: str, start: datetime, end: datetime
-) -> int:
+async def billable_in(session: AsyncSession, model: UsageModel, tenant: Tenant, start: datetime, end: datetime) -> int:
     """Billable requests of the usage windows that start in [start, end)."""
     stmt = select(func.coalesce(func.sum(model.billable), 0)).where(
-        model.airline == airline, model.window_start >= start, model.window_start < end
+        model.airline == tenant.code, model.window_start >= start, model.window_start < end
     )
     return int((await session.execute(stmt)).scalar_one())
+
+
+async def usage_rows(
+    session: AsyncSession, tenant: Tenant, model: UsageModel, start: datetime, end: datetime
+) -> AsyncIterator[UsageMinute | UsageHour]:
+    """The airline's usage rows whose windows start in [start, end), in window order."""
+    async for row in _usage_rows(session, model, start, end, airline_code=tenant.code):
+        yield row
+
+
+async def usage_rows_of_all_airlines(
+    session: AsyncSession, model: UsageModel, start: datetime, end: datetime, *, airline_code: str | None = None
+) -> AsyncIterator[UsageMinute | UsageHour]:
+    """Every airline's usage rows (anonymous and operator traffic included), or one code's: operator views only."""
+    async for row in _usage_rows(session, model, start, end, airline_code=airline_code):
+        yield row
+
+
+async def _usage_rows(
+    session: AsyncSession, model: UsageModel, start: datetime, end: datetime, *, airline_code: str | None
+) -> AsyncIterator[UsageMinute | UsageHour]:
+    stmt = select(model).where(model.window_start >= start, model.window_start < end)
+    if airline_code is not None:
+        stmt = stmt.where(model.airline == airline_code)
+    for row in (await session.execute(stmt.order_by(model.window_start))).scalars():
+        yield row
 
 
 # When SkyCart learnt of an order: an offline sale when it was synced, any other when it was placed.
@@ -130,6 +157,11 @@ async def late_cancellations(
     return [(oid, made, gone, cur, int(total)) for oid, made, gone, cur, total in await session.execute(stmt)]
 
 
+async def closed_months(session: AsyncSession, tenant: Tenant) -> set[str]:
+    """The months ("2026-10") whose final statement the airline has stored."""
+    return set((await session.execute(scoped_columns(tenant, ClosedStatement, ClosedStatement.month))).scalars())
+
+
 async def closed_statement(session: AsyncSession, tenant: Tenant, month: str) -> ClosedStatement | None:
     stmt = scoped_select(tenant, ClosedStatement).where(ClosedStatement.month == month)
     return (await session.execute(stmt)).scalar_one_or_none()
@@ -155,9 +187,3 @@ async def revenue_orders(
     result = await session.stream(stmt)
     async for created_at, currency, total, items in result:
         yield created_at, currency, int(total), int(items)
-
-
-async def quota_counter(session: AsyncSession, tenant: Tenant, period: str) -> QuotaCounter | None:
-    """The airline's hard-quota counter for a month, locked for this transaction (on SQLite, the write lock)."""
-    stmt = scoped_select(tenant, QuotaCounter).where(QuotaCounter.period == period).with_for_update()
-    return (await session.execute(stmt)).scalar_one_or_none()

@@ -28,13 +28,13 @@ def window_start(moment: datetime, granularity: BusinessGranularity) -> datetime
     return moment.replace(hour=0) if granularity == "day" else moment
 
 
-async def all_airlines(session: AsyncSession) -> list[Tenant]:
+async def all_airline_tenants(session: AsyncSession) -> list[Tenant]:
     """Every airline, read a page at a time."""
     found: list[Tenant] = []
     after = None
     while True:
         page = await airlines.list_airlines(session, after=after, limit=_PAGE)
-        found.extend(Tenant(airline.id, airline.code) for airline in page)
+        found.extend(airline.tenant for airline in page)
         if len(page) < _PAGE:
             return found
         after = page[-1].code

@@ -180,7 +180,7 @@ async def close_month(
     session: AsyncSession, *, airline: Airline, start: datetime, default_plan: str, grace_hours: int, now: datetime
 ) -> tuple[ClosedStatement, bool]:
     """The stored final statement of a closed month, storing it first if nobody has; True if stored now."""
-    tenant = Tenant(airline.id, airline.code)
+    tenant = airline.tenant
     month = periods.label(start)
     stored = await repository.closed_statement(session, tenant, month)
     if stored is not None:
@@ -213,12 +213,12 @@ async def _compute(
     session: AsyncSession, airline: Airline, start: datetime, *, default_plan: str, grace_hours: int, now: datetime
 ) -> Statement:
     _, end = periods.month_bounds(start)
-    tenant = Tenant(airline.id, airline.code)
+    tenant = airline.tenant
     closes = periods.closes_at(start, grace_hours)
     history = await plans.timeline(session, airline=airline, default_plan=default_plan)
     segments = []
     for plan, lo, hi in _merged(plans.segments_of(history, start, end)):
-        requests = await repository.billable_in(session, UsageHour, airline.code, lo, hi)
+        requests = await repository.billable_in(session, UsageHour, tenant, lo, hi)
         gmv = await repository.gmv_by_currency(session, tenant, lo, hi, as_of=closes)
         segments.append(_bill(plan, lo, hi, _micros(end - start), requests, gmv))
     adjustments = await late_facts(session, tenant, history, start, end, grace_hours=grace_hours)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from skycart.billing import repository
+from skycart.billing.repository import UsageModel
 from skycart.billing.schemas import UsageRow
 from skycart.errors import ValidationFailed
 from skycart.metering.models import BUCKET_COLUMNS, COUNTER_COLUMNS, LATENCY_BUCKETS_MS, UsageHour, UsageMinute
+from skycart.platform.tenancy import Tenant
 
 Granularity = Literal["minute", "hour", "day"]
 GroupBy = Literal["route", "airline"]
@@ -41,29 +44,48 @@ def _bucket_start(moment: datetime, granularity: Granularity) -> datetime:
     return moment
 
 
-async def usage(
+async def usage_of(
     session: AsyncSession,
+    tenant: Tenant,
     *,
-    airline: str | None,
     start: datetime,
     end: datetime,
     granularity: Granularity,
     group_by: GroupBy = "route",
-    route: str | None = None,
 ) -> list[UsageRow]:
-    """Usage rows in [start, end) for one airline (or all), summed to the granularity asked."""
+    """The airline's usage rows in [start, end), summed to the granularity asked."""
+    model = _model(start, end, granularity)
+    return await _summed(repository.usage_rows(session, tenant, model, start, end), granularity, group_by)
+
+
+async def usage_of_all_airlines(
+    session: AsyncSession,
+    *,
+    start: datetime,
+    end: datetime,
+    granularity: Granularity,
+    group_by: GroupBy = "route",
+    airline_code: str | None = None,
+) -> list[UsageRow]:
+    """Every airline's usage (or one code's, anonymous traffic included): for operator views only."""
+    model = _model(start, end, granularity)
+    rows = repository.usage_rows_of_all_airlines(session, model, start, end, airline_code=airline_code)
+    return await _summed(rows, granularity, group_by)
+
+
+def _model(start: datetime, end: datetime, granularity: Granularity) -> UsageModel:
     if end <= start:
         raise ValidationFailed("to: must be after from")
     if end - start > MAX_SPAN[granularity]:
         raise ValidationFailed(f"from/to: at most {MAX_SPAN[granularity].days} days per {granularity} query")
-    model = UsageMinute if granularity == "minute" else UsageHour
-    stmt = select(model).where(model.window_start >= start, model.window_start < end)
-    if airline is not None:
-        stmt = stmt.where(model.airline == airline)
-    if route is not None:
-        stmt = stmt.where(model.route == route)
+    return UsageMinute if granularity == "minute" else UsageHour
+
+
+async def _summed(
+    rows: AsyncIterator[UsageMinute | UsageHour], granularity: Granularity, group_by: GroupBy
+) -> list[UsageRow]:
     totals: dict[tuple, list[int]] = {}
-    for row in (await session.execute(stmt.order_by(model.window_start))).scalars():
+    async for row in rows:
         labels = (row.route, row.method, row.status_class) if group_by == "route" else (ALL, ALL, ALL)
         key = (_bucket_start(row.window_start.astimezone(UTC), granularity), row.airline, *labels)
         counters = totals.setdefault(key, [0] * len(COUNTER_COLUMNS))

@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Request, Response, status
 
 from skycart.airlines.auth import AirlineTenant
-from skycart.catalog import images, importing, repository, service
+from skycart.catalog import images, importing, service
 from skycart.catalog.models import Product
 from skycart.catalog.schemas import ImportResult, ProductCreate, ProductImages, ProductOut, ProductReplace
 from skycart.errors import PayloadTooLarge, ValidationFailed, problem_responses
@@ -47,11 +47,10 @@ async def list_products(
     category: Annotated[str | None, Query(max_length=100)] = None,
     active: bool | None = None,
 ) -> Page[ProductOut]:
-    rows = await repository.page(
-        session, tenant, after=decode_cursor(cursor), limit=limit + 1, category=category, active=active
+    found = await service.list_products(
+        session, tenant=tenant, after=decode_cursor(cursor), limit=limit, category=category, active=active
     )
-    items = await images.product_views(session, assets, tenant=tenant, products=rows)
-    return page_of(items, limit=limit, key=rows[limit - 1].sku if len(rows) > limit else None)
+    return page_of(found, await images.product_views(session, assets, tenant=tenant, products=found.rows))
 
 
 @router.get("/products/{sku}", responses=problem_responses(404))

@@ -13,6 +13,7 @@ from skycart.catalog.schemas import ImageOut, ImportResult, ImportRowError, Prod
 from skycart.errors import AlreadyExists, Conflict, NotFound, ProductInUse, ValidationFailed
 from skycart.money import to_decimal_string, to_minor
 from skycart.platform.db import is_retryable, utcnow
+from skycart.platform.pagination import Slice, read_slice
 from skycart.platform.tenancy import Tenant
 
 
@@ -83,6 +84,23 @@ def _reject(problems: list[tuple[str, str]]) -> None:
         raise ValidationFailed(
             f"{field}: {message}", errors=[{"loc": ["body", *f.split(".")], "message": m} for f, m in problems]
         )
+
+
+async def list_products(
+    session: AsyncSession,
+    *,
+    tenant: Tenant,
+    after: str | None,
+    limit: int,
+    category: str | None = None,
+    active: bool | None = None,
+) -> Slice[Product]:
+    """The airline's products in SKU order, a page at a time."""
+    return await read_slice(
+        lambda n: repository.page(session, tenant, after=after, limit=n, category=category, active=active),
+        limit=limit,
+        key=lambda p: p.sku,
+    )
 
 
 async def get_product(session: AsyncSession, *, tenant: Tenant, sku: str) -> Product:

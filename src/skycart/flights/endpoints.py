@@ -7,7 +7,7 @@ from fastapi import APIRouter, Path, Query, Request, Response, status
 
 from skycart.airlines.auth import AirlineTenant
 from skycart.errors import problem_responses
-from skycart.flights import repository, service
+from skycart.flights import service
 from skycart.flights.schemas import FlightCreate, FlightOut, InventoryOut, InventoryPut, Menu
 from skycart.platform.jsonbody import StrictJsonRoute
 from skycart.platform.pagination import Cursor, Limit, Page, decode_cursor, page_of
@@ -34,12 +34,10 @@ async def list_flights(
     cursor: Cursor = None,
     departure_date: Annotated[dt.date | None, Query()] = None,
 ) -> Page[FlightOut]:
-    rows = await repository.page(
-        session, tenant, after=decode_cursor(cursor), limit=limit + 1, departure_date=departure_date
+    found = await service.list_flights(
+        session, tenant=tenant, after=decode_cursor(cursor), limit=limit, departure_date=departure_date
     )
-    return page_of(
-        [service.flight_out(f) for f in rows], limit=limit, key=rows[limit - 1].id if len(rows) > limit else None
-    )
+    return page_of(found, [service.flight_out(f) for f in found.rows])
 
 
 @router.get("/{flight_id}", responses=problem_responses(404))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import TYPE_CHECKING
 
 import orjson
@@ -27,6 +28,7 @@ from skycart.flights.schemas import (
 from skycart.money import to_decimal_string
 from skycart.platform.assets import AssetStore
 from skycart.platform.db import transaction
+from skycart.platform.pagination import Slice, read_slice
 from skycart.platform.tenancy import Tenant
 
 if TYPE_CHECKING:
@@ -44,6 +46,17 @@ async def get_flight(session: AsyncSession, *, tenant: Tenant, flight_id: str, l
     if flight is None:
         raise NotFound(f"flight {flight_id} not found")
     return flight
+
+
+async def list_flights(
+    session: AsyncSession, *, tenant: Tenant, after: str | None, limit: int, departure_date: dt.date | None = None
+) -> Slice[Flight]:
+    """The airline's flights in id order, a page at a time."""
+    return await read_slice(
+        lambda n: repository.page(session, tenant, after=after, limit=n, departure_date=departure_date),
+        limit=limit,
+        key=lambda f: f.id,
+    )
 
 
 async def create_flight(session: AsyncSession, *, tenant: Tenant, data: FlightCreate) -> Flight:

@@ -2,56 +2,17 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from fastapi import Request
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from skycart.airlines import repository as airlines
 from skycart.billing.features import FEATURE_GATES
-from skycart.billing.plans import PlanTerms, current_plan, terms
-from skycart.errors import DomainError, FeatureNotInPlan, NotFound, QuotaExceeded, RateLimited
+from skycart.billing.plans import PlanTerms
+from skycart.billing.service import PlanBook
+from skycart.errors import DomainError, FeatureNotInPlan, QuotaExceeded, RateLimited
 from skycart.limits.limiter import Limiter
-from skycart.platform.db import transaction
 from skycart.platform.scope import BILLABLE, RATELIMIT
-from skycart.platform.singleflight import SingleFlight
 from skycart.platform.tenancy import Tenant
-
-
-class PlanBook:
-    """Each airline's plan terms, cached in process for a few seconds."""
-
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], default_plan: str, ttl: float) -> None:
-        self.sessions = sessions
-        self.default_plan = default_plan
-        self.ttl = ttl
-        self._cache: dict[str, tuple[PlanTerms, float]] = {}
-        self._loading: SingleFlight[PlanTerms] = SingleFlight()
-
-    async def terms_for(self, tenant: Tenant) -> PlanTerms:
-        found = self.cached(tenant)
-        if found is not None:
-            return found
-        return await self._loading.do(tenant.code, lambda: self._load(tenant))
-
-    def cached(self, tenant: Tenant) -> PlanTerms | None:
-        """The airline's terms if this process holds fresh ones, without waiting for anything."""
-        cached = self._cache.get(tenant.code)
-        return cached[0] if cached is not None and cached[1] > time.monotonic() else None
-
-    async def _load(self, tenant: Tenant) -> PlanTerms:
-        async with transaction(self.sessions, write=False) as session:
-            airline = await airlines.get_by_id(session, tenant.id)
-            if airline is None:
-                raise NotFound("airline not found")
-            plan, _since = await current_plan(session, airline=airline, default_plan=self.default_plan)
-        found = terms(plan)
-        self._cache[tenant.code] = (found, time.monotonic() + self.ttl)
-        return found
-
-    def forget(self, code: str) -> None:
-        self._cache.pop(code, None)
 
 
 class AirlineGuard:

@@ -16,7 +16,8 @@ from datetime import datetime
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from skycart.billing import repository
+from skycart.billing import repository as billing
+from skycart.limits import repository
 from skycart.limits.models import QuotaCounter
 from skycart.platform.db import transaction, utcnow
 from skycart.platform.tenancy import Tenant
@@ -37,7 +38,7 @@ class QuotaBook:
                 async with transaction(self.sessions) as session:
                     counter = await repository.quota_counter(session, tenant, period)
                     if counter is None:
-                        used = await repository.billable_requests(session, tenant.code, start, end)
+                        used = await billing.billable_requests(session, tenant, start, end)
                         counter = QuotaCounter(airline_id=tenant.id, period=period, granted=used, updated_at=utcnow())
                         await repository.add(session, counter)
                     out = max(0, counter.granted - returned)

@@ -54,10 +54,10 @@ async def list_orders(
     flight_id: Annotated[str | None, Query(max_length=26)] = None,
     seat: Annotated[str | None, Query(pattern=SEAT_PATTERN)] = None,
 ) -> Page[OrderOut]:
-    rows = await service.list_orders(
-        session, tenant=tenant, after=decode_cursor(cursor), limit=limit + 1, flight_id=flight_id, seat=seat
+    found = await service.list_orders(
+        session, tenant=tenant, after=decode_cursor(cursor), limit=limit, flight_id=flight_id, seat=seat
     )
-    return page_of(rows, limit=limit, key=rows[limit - 1].id if len(rows) > limit else None)
+    return page_of(found, found.rows)
 
 
 @router.get("/orders/{order_id}", responses=problem_responses(404))

@@ -36,6 +36,7 @@ from skycart.orders.models import (
 from skycart.orders.payments import Authorization, PaymentProvider
 from skycart.orders.schemas import OrderCreate, OrderLineOut, OrderOut
 from skycart.platform.db import new_id, utcnow
+from skycart.platform.pagination import Slice, read_slice
 from skycart.platform.tenancy import Tenant
 
 
@@ -223,10 +224,15 @@ async def get_order(session: AsyncSession, *, tenant: Tenant, order_id: str) -> 
 
 async def list_orders(
     session: AsyncSession, *, tenant: Tenant, after: str | None, limit: int, flight_id: str | None, seat: str | None
-) -> list[OrderOut]:
-    orders = await repository.page(session, tenant, after=after, limit=limit, flight_id=flight_id, seat=seat)
-    lines = await repository.lines_of(session, tenant, [o.id for o in orders])
-    return [order_out(o, lines[o.id]) for o in orders]
+) -> Slice[OrderOut]:
+    """The airline's orders in id order (of one flight, or one seat), a page at a time, with their lines."""
+    found = await read_slice(
+        lambda n: repository.page(session, tenant, after=after, limit=n, flight_id=flight_id, seat=seat),
+        limit=limit,
+        key=lambda o: o.id,
+    )
+    lines = await repository.lines_of(session, tenant, [o.id for o in found.rows])
+    return Slice([order_out(o, lines[o.id]) for o in found.rows], found.after)
 
 
 async def _close(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Annotated, Generic, TypeVar
 
 from fastapi import Query
@@ -12,6 +14,7 @@ from pydantic import BaseModel
 from skycart.errors import ValidationFailed
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 Limit = Annotated[int, Query(ge=1, le=500, description="Page size")]
 Cursor = Annotated[str | None, Query(max_length=200, description="Opaque cursor from `next_cursor`")]
@@ -41,8 +44,22 @@ def decode_cursor(cursor: str | None) -> str | None:
     return raw[len(_VERSION) :]
 
 
-def page_of(items: list[T], *, limit: int, key: str | None) -> Page[T]:
-    """Build a page from up to limit+1 fetched rows; `key` is the last row's sort key."""
-    if len(items) > limit:
-        return Page(items=items[:limit], next_cursor=encode_cursor(key or ""))
-    return Page(items=items, next_cursor=None)
+@dataclass(frozen=True, slots=True)
+class Slice(Generic[R]):
+    """Up to `limit` rows in key order, and the key to read on after (None on the last page)."""
+
+    rows: list[R]
+    after: str | None
+
+
+async def read_slice(fetch: Callable[[int], Awaitable[list[R]]], *, limit: int, key: Callable[[R], str]) -> Slice[R]:
+    """Read one row more than the page holds: whether it came tells whether there is a next page."""
+    rows = await fetch(limit + 1)
+    if len(rows) > limit:
+        return Slice(rows[:limit], key(rows[limit - 1]))
+    return Slice(rows, None)
+
+
+def page_of(found: Slice[R], items: list[T]) -> Page[T]:
+    """The API page of a slice: its rows as `items` (already converted), and the cursor to the next one."""
+    return Page(items=items, next_cursor=None if found.after is None else encode_cursor(found.after))

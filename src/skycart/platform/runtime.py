@@ -12,8 +12,8 @@ from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from skycart.config import Settings
-from skycart.flights.menu_cache import MenuCache
 from skycart.platform.assets import AssetStore
+from skycart.platform.cache import SharedCache, redis_client
 from skycart.platform.singleflight import SingleFlight
 from skycart.platform.tenancy import Tenant
 
@@ -27,10 +27,12 @@ class Runtime:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     payments: PaymentProvider
-    # Called for every airline request after authentication (set by the app: plans and limits).
+    # Called for every airline request after authentication (set at start-up: plans and limits).
     airline_guard: Callable[[Request, Tenant], Awaitable[None]] | None = None
-    # The metering package's parts (aggregator, flusher, limiter, plan book) once the app has started.
-    metering: Any = None
+    # Each airline's plan terms, cached (billing.service.PlanBook; set at start-up).
+    plan_book: Any = None
+    # What skycart.lifecycle started with the app (flusher, limiter, plan book, housekeeping).
+    lifecycle: Any = None
     # Where product images are stored (S3 or a folder), made once at start-up.
     assets: AssetStore | None = None
     # Image uploads decoded at once in this process (each may take hundreds of MB while decoding).
@@ -39,13 +41,16 @@ class Runtime:
     # Whose each key was when last looked up (never trusted to authenticate): while the database is
     # away, a refused request is still metered to its airline instead of to `anonymous`.
     key_owners: LRUCache[str, str] = field(default_factory=lambda: LRUCache(maxsize=100_000))
+    # The process's Redis client (None without SKYCART_REDIS_URL): limits lease through it, menus share through it.
+    redis: Any = field(init=False)
     # Pre-serialized flight menus, in this process and (with Redis) shared, fresh for `menu_cache_seconds`.
-    menus: MenuCache = field(init=False)
+    menus: SharedCache = field(init=False)
     single_flight: SingleFlight[Any] = field(default_factory=SingleFlight)
 
     def __post_init__(self) -> None:
         self.key_cache = TTLCache(maxsize=10_000, ttl=self.settings.key_cache_seconds or 0.001)
-        self.menus = MenuCache(seconds=self.settings.menu_cache_seconds)
+        self.redis = redis_client(self.settings)
+        self.menus = SharedCache("menu", seconds=self.settings.menu_cache_seconds, redis=self.redis)
 
 
 def get_runtime(request: Request) -> Runtime:

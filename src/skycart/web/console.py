@@ -8,10 +8,9 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from skycart.airlines import repository as airlines_repo
 from skycart.airlines import service as airlines
 from skycart.billing import statements
-from skycart.billing.report_endpoints import csv_download
+from skycart.billing.responses import csv_download
 from skycart.platform.db import utcnow
 from skycart.platform.runtime import get_runtime
 from skycart.platform.validation import AirlineCode
@@ -101,14 +100,19 @@ async def overview(
     now = utcnow()
     async with unit_of_work(request, write=False) as session:
         if user.is_operator:
-            listed = await airlines_repo.list_airlines(session, after=after, limit=PAGE_SIZE + 1)
-            page, more = listed[:PAGE_SIZE], len(listed) > PAGE_SIZE
+            listed = await airlines.list_airlines(session, after=after, limit=PAGE_SIZE)
+            page, more = listed.rows, listed.after is not None
         else:
             page, more = [await airlines.get_airline(session, code=user.tenant.code)], False
-        code = None if user.is_operator else user.tenant.code
-        charts = await dashboards.usage_charts(session, airline=code, range_key=range_key, now=now)
+        tenant = None if user.is_operator else page[0].tenant
+        charts = await dashboards.usage_charts(session, tenant=tenant, range_key=range_key, now=now)
         rows = await dashboards.airline_figures(
-            session, airlines=page, charts=charts, default_plan=settings.default_plan, now=now, single=code is not None
+            session,
+            airlines=page,
+            charts=charts,
+            default_plan=settings.default_plan,
+            now=now,
+            single=tenant is not None,
         )
     context = console_context(
         request,
@@ -118,8 +122,8 @@ async def overview(
         gmv_totals=dashboards.gmv_totals({row.code: row.gmv for row in rows}),
         ranges=dashboards.RANGES,
         next_after=page[-1].code if more else None,
-        months=dashboards.statement_months(page[0].created_at, now) if code and page else [],
-        title="Overview" if user.is_operator else f"{page[0].name} ({code})",
+        months=dashboards.statement_months(page[0].created_at, now) if tenant and page else [],
+        title="Overview" if tenant is None else f"{page[0].name} ({tenant.code})",
     )
     return render(request, "console/overview.html", context)
 

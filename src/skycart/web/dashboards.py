@@ -93,13 +93,22 @@ class AirlineFigures:
         return round(100 * self.quota.used / self.quota.included, 1)
 
 
-async def usage_charts(session: AsyncSession, *, airline: str | None, range_key: str, now: datetime) -> UsageCharts:
-    """Requests, errors and latency p95 per window for one airline, or for the busiest airlines."""
+async def _usage(
+    session: AsyncSession, tenant: Tenant | None, *, start: datetime, end: datetime, granularity: usage.Granularity
+) -> list[UsageRow]:
+    """One airline's usage rows per window, or (tenant None: the operator's overview) every airline's."""
+    if tenant is None:
+        return await usage.usage_of_all_airlines(
+            session, start=start, end=end, granularity=granularity, group_by="airline"
+        )
+    return await usage.usage_of(session, tenant, start=start, end=end, granularity=granularity, group_by="airline")
+
+
+async def usage_charts(session: AsyncSession, *, tenant: Tenant | None, range_key: str, now: datetime) -> UsageCharts:
+    """Requests, errors and latency p95 per window for one airline, or (tenant None) the busiest airlines."""
     span = RANGES.get(range_key, RANGES["24h"])
     start, end, starts = span.bounds(now)
-    rows = await usage.usage(
-        session, airline=airline, start=start, end=end, granularity=span.granularity, group_by="airline"
-    )
+    rows = await _usage(session, tenant, start=start, end=end, granularity=span.granularity)
     by_airline: dict[str, dict[datetime, UsageRow]] = defaultdict(dict)
     for row in rows:
         if _AIRLINE_CODE.match(row.airline):  # not the operator's or anonymous traffic
@@ -125,12 +134,12 @@ async def usage_charts(session: AsyncSession, *, airline: str | None, range_key:
     return charts
 
 
-async def latency_today(session: AsyncSession, *, airline: str | None, now: datetime) -> dict[str, float | None]:
+async def latency_today(session: AsyncSession, *, tenant: Tenant | None, now: datetime) -> dict[str, float | None]:
     """Latency p95 per airline since midnight UTC, from the whole day's histogram."""
     midnight = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     if now <= midnight:
         return {}
-    rows = await usage.usage(session, airline=airline, start=midnight, end=now, granularity="day", group_by="airline")
+    rows = await _usage(session, tenant, start=midnight, end=now, granularity="day")
     return {row.airline: row.latency_ms_p95 for row in rows}
 
 
@@ -178,8 +187,8 @@ async def airline_figures(
     single: bool = False,
 ) -> list[AirlineFigures]:
     """A figures row for each airline, with the range's totals from `charts`."""
-    latency = await latency_today(session, airline=airlines[0].code if single and airlines else None, now=now)
-    sales = await gmv(session, tenants=[Tenant(a.id, a.code) for a in airlines], range_key=charts.range.key, now=now)
+    latency = await latency_today(session, tenant=airlines[0].tenant if single and airlines else None, now=now)
+    sales = await gmv(session, tenants=[a.tenant for a in airlines], range_key=charts.range.key, now=now)
     rows = []
     for airline in airlines:
         plan, since, used = await quota(session, airline=airline, default_plan=default_plan, now=now)

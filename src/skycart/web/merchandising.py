@@ -9,12 +9,11 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import ValidationError
 
 from skycart.airlines import service as airlines
+from skycart.billing import service as billing
 from skycart.catalog import images
-from skycart.catalog import repository as catalog_repo
 from skycart.catalog import service as catalog
 from skycart.catalog.schemas import ProductFields
 from skycart.errors import ValidationFailed
-from skycart.flights import repository as flights_repo
 from skycart.flights import service as flights
 from skycart.orders import reports
 from skycart.orders import service as orders
@@ -45,15 +44,15 @@ async def catalog_page(
     assets = get_runtime(request).assets
     async with unit_of_work(request, write=False) as session:
         airline = await airlines.get_airline(session, code=tenant.code)
-        rows = await catalog_repo.page(session, tenant, after=after, limit=PAGE_SIZE + 1)
-        products = await images.product_views(session, assets, tenant=tenant, products=rows[:PAGE_SIZE])
+        listed = await catalog.list_products(session, tenant=tenant, after=after, limit=PAGE_SIZE)
+        products = await images.product_views(session, assets, tenant=tenant, products=listed.rows)
     context = console_context(
         request,
         user,
         title="Catalog",
         airline=airline,
         products=products,
-        next_after=rows[PAGE_SIZE - 1].sku if len(rows) > PAGE_SIZE else None,
+        next_after=listed.after,
         upload_token=user.csrf_token,
         csrf_field=csrf.FIELD,
     )
@@ -121,13 +120,13 @@ async def flights_page(
     after: Annotated[str | None, Query(max_length=26)] = None,
 ) -> Response:
     async with unit_of_work(request, write=False) as session:
-        rows = await flights_repo.page(session, tenant, after=after, limit=PAGE_SIZE + 1, departure_date=None)
+        listed = await flights.list_flights(session, tenant=tenant, after=after, limit=PAGE_SIZE)
     context = console_context(
         request,
         user,
         title="Flights",
-        flights=[flights.flight_out(f) for f in rows[:PAGE_SIZE]],
-        next_after=rows[PAGE_SIZE - 1].id if len(rows) > PAGE_SIZE else None,
+        flights=[flights.flight_out(f) for f in listed.rows],
+        next_after=listed.after,
         airline_code=tenant.code,
     )
     return render(request, "console/flights.html", context)
@@ -147,11 +146,13 @@ async def flight_page(
     if seat is not None and not re.fullmatch(SEAT_PATTERN, seat):
         raise ValidationFailed(f"seat: {seat!r} is not a seat such as 12C")
     runtime = get_runtime(request)
-    features = (await runtime.metering.plans.terms_for(tenant)).features
+    features = (await billing.plan_terms(runtime, tenant)).features
     async with unit_of_work(request, write=False) as session:
         flight = flights.flight_out(await flights.get_flight(session, tenant=tenant, flight_id=flight_id))
         report = await reports.flight_report(session, tenant=tenant, flight_id=flight_id)
-        found = await orders.list_orders(session, tenant=tenant, after=None, limit=500, flight_id=flight_id, seat=seat)
+        found = (
+            await orders.list_orders(session, tenant=tenant, after=None, limit=500, flight_id=flight_id, seat=seat)
+        ).rows
     by_seat: dict[str, list] = {}
     for order in sorted(found, key=lambda o: (_seat_order(o.seat), o.created_at)):
         by_seat.setdefault(order.seat or "trolley", []).append(order)

@@ -7,16 +7,16 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import ValidationError
 
-from skycart.airlines import repository as airlines_repo
 from skycart.airlines import service as airlines
 from skycart.airlines.auth import forget_key
 from skycart.billing import plans
+from skycart.billing import service as billing
 from skycart.billing.schemas import PlanAssign
-from skycart.errors import NotFound, ValidationFailed
+from skycart.errors import ValidationFailed
 from skycart.platform.db import utcnow
 from skycart.platform.runtime import get_runtime
 from skycart.platform.validation import AirlineCode
-from skycart.web import dashboards, repository
+from skycart.web import dashboards
 from skycart.web.deps import OperatorUser, PostedForm, console_context
 from skycart.web.pages import HtmlRoute, render, see_other, unit_of_work
 from skycart.web.sessions import ConsoleUser
@@ -34,13 +34,13 @@ async def _airline_page(
     now = utcnow()
     async with unit_of_work(request, write=False) as session:
         airline = await airlines.get_airline(session, code=code)
-        charts = await dashboards.usage_charts(session, airline=code, range_key=range_key, now=now)
+        charts = await dashboards.usage_charts(session, tenant=airline.tenant, range_key=range_key, now=now)
         (figures,) = await dashboards.airline_figures(
             session, airlines=[airline], charts=charts, default_plan=settings.default_plan, now=now, single=True
         )
         history = await plans.history(session, airline_code=code, default_plan=settings.default_plan)
         offered = [plans.plan_out(plan) for plan in await plans.list_plans(session)]
-        keys = await repository.airline_keys(session, airline.id)
+        keys = await airlines.airline_keys(session, tenant=airline.tenant)
     context = console_context(
         request,
         user,
@@ -73,11 +73,16 @@ async def change_plan(request: Request, code: AirlineCode, user: OperatorUser, f
         data = PlanAssign(plan=str(form.get("plan", "")))
     except ValidationError as exc:
         raise ValidationFailed(f"plan: {exc.errors()[0]['msg']}") from exc
-    grace_hours = get_runtime(request).settings.billing_grace_hours
+    runtime = get_runtime(request)
     async with unit_of_work(request, write=True) as session:
-        await plans.assign_plan(session, airline_code=code, data=data, grace_hours=grace_hours)
-    # Like the API: this process forgets the old terms now, the others within the plan cache's TTL.
-    get_runtime(request).metering.plans.forget(code)
+        # Like the API: this process forgets the old terms at the commit, the others within the plan cache's TTL.
+        await billing.assign_plan(
+            session,
+            billing.plan_book(runtime),
+            airline_code=code,
+            data=data,
+            grace_hours=runtime.settings.billing_grace_hours,
+        )
     return see_other(f"/console/airlines/{code}?notice=plan")
 
 
@@ -94,11 +99,7 @@ async def issue_key(request: Request, code: AirlineCode, user: OperatorUser, for
 @router.post("/keys/{key_id}/revoke")
 async def revoke_key(request: Request, key_id: KeyId, user: OperatorUser, form: PostedForm) -> Response:
     async with unit_of_work(request, write=True) as session:
-        key = await repository.airline_key(session, key_id)
-        if key is None or key.airline_id is None:
-            raise NotFound(f"key {key_id} not found")
-        owner = await airlines_repo.get_by_id(session, key.airline_id)
-        airline_code = owner.code if owner else ""
+        airline_code = await airlines.airline_of_key(session, key_id=key_id)
         await airlines.revoke_key(session, key_id=key_id)
     forget_key(request, key_id)
     return see_other(f"/console/airlines/{airline_code}?notice=revoked")

@@ -1,4 +1,4 @@
-"""All SQL of the web package: console sessions, and the keys an operator manages."""
+"""All SQL of the web package: console sessions."""
 
 from __future__ import annotations
 
@@ -36,13 +36,3 @@ async def delete_session(session: AsyncSession, session_id: str) -> None:
 
 async def delete_expired_sessions(session: AsyncSession, now: datetime) -> None:
     await session.execute(delete(WebSession).where(WebSession.expires_at <= now))
-
-
-async def airline_keys(session: AsyncSession, airline_id: str) -> list[ApiKey]:
-    """An airline's keys, newest first, revoked ones included (they show when they stopped)."""
-    stmt = select(ApiKey).where(ApiKey.airline_id == airline_id).order_by(ApiKey.created_at.desc(), ApiKey.id)
-    return list((await session.execute(stmt)).scalars())
-
-
-async def airline_key(session: AsyncSession, key_id: str) -> ApiKey | None:
-    return await session.get(ApiKey, key_id)

@@ -15,6 +15,7 @@ from starlette.datastructures import FormData
 
 from skycart.airlines import service as airlines
 from skycart.airlines.models import Airline
+from skycart.billing import service as billing
 from skycart.errors import DomainError, FeatureNotInPlan, NotFound
 from skycart.flights import service as flights
 from skycart.flights.schemas import FlightOut, Menu
@@ -61,10 +62,10 @@ async def _open_shop(request: Request, code: str, flight_id: str, lang: str | No
     runtime = get_runtime(request)
     async with unit_of_work(request, write=False) as session:
         airline = await airlines.get_airline(session, code=code)
-        tenant = Tenant(airline.id, airline.code)
+        tenant = airline.tenant
         flight = flights.flight_out(await flights.get_flight(session, tenant=tenant, flight_id=flight_id))
     request.scope[AIRLINE] = airline.code
-    plan = await runtime.metering.plans.terms_for(tenant)
+    plan = await billing.plan_terms(runtime, tenant)
     if FEATURE not in plan.features:
         raise FeatureNotInPlan(f"the {plan.code} plan does not include the storefront", feature=FEATURE)
     if runtime.airline_guard is not None:  # the passengers' requests count against the airline's package
