@@ -66,6 +66,30 @@ def test_warm_menus_are_rate_limited_with_the_full_refusal(make_airline) -> None
     assert {r.status_code for r in answers} == {200, 429}
 
 
+def _store_calls(admin: httpx.Client) -> int:
+    metrics = admin.get("/metrics").text
+    return int(
+        float(next(line for line in metrics.splitlines() if line.startswith("skycart_limiter_store_calls")).split()[-1])
+    )
+
+
+def test_a_refused_warm_menu_leases_at_most_once(make_airline, admin: httpx.Client) -> None:
+    """The fast path's refusal is the route's answer: the route does not lease a second time for it."""
+    airline = make_airline(plan="basic")
+    airline.product("ONCE")
+    flight = airline.flight(stock={"ONCE": 1})
+    path = f"/v1/flights/{flight['id']}/menu"
+    while airline.client.get(path).status_code != 429:  # spend the burst, with the menu warm
+        pass
+    before = _store_calls(admin)
+    answers = [airline.client.get(path) for _ in range(20)]
+    calls = _store_calls(admin) - before
+    refused = sum(r.status_code == 429 for r in answers)
+    print(f"\n{len(answers)} warm menus ({refused} refused) made {calls} lease calls")
+    assert refused >= 10, [r.status_code for r in answers]
+    assert calls <= len(answers), "at most one lease call per request"
+
+
 def test_another_airline_asking_for_a_warm_menu_gets_404(make_airline) -> None:
     owner, other = make_airline(), make_airline()
     owner.product("MINE")

@@ -28,7 +28,7 @@ async def resolve_principal(runtime: Runtime, plain: str | None, scope: dict[str
     if not plain:
         raise Unauthenticated("send your API key in the X-Api-Key header")
     cache_key = hash_key(plain)
-    principal = runtime.key_cache.get(cache_key)
+    principal = cached_principal(runtime, cache_key)
     if principal is None:
 
         async def lookup() -> Principal | None:
@@ -48,6 +48,21 @@ async def resolve_principal(runtime: Runtime, plain: str | None, scope: dict[str
         runtime.key_cache[cache_key] = principal
         runtime.key_owners[cache_key] = _label(principal)
     return principal
+
+
+def cached_principal(runtime: Runtime, cache_key: str) -> Principal | None:
+    """The principal of a key (by its hash) if this process knows it, without waiting for anything.
+
+    The warm-menu fast path and `resolve_principal` both look keys up here, and only here."""
+    found: Principal | None = runtime.key_cache.get(cache_key)
+    return found
+
+
+def airline_of(principal: Principal) -> Tenant | None:
+    """The airline an airline key acts for; None for any other key (the route answers 403)."""
+    if principal.role != ROLE_AIRLINE or principal.tenant is None:
+        return None
+    return principal.tenant
 
 
 def _label(principal: Principal) -> str:
@@ -108,12 +123,13 @@ def forget_key(request: Request, key_id: str) -> None:
 
 
 async def _airline(request: Request, principal: Principal = Depends(current_principal)) -> Tenant:
-    if principal.role != ROLE_AIRLINE or principal.tenant is None:
+    tenant = airline_of(principal)
+    if tenant is None:
         raise Forbidden("this endpoint needs an airline key")
     guard = get_runtime(request).airline_guard
     if guard is not None:  # the service package: features, rate limit, quota
-        await guard(request, principal.tenant)
-    return principal.tenant
+        await guard(request, tenant)
+    return tenant
 
 
 async def _operator(principal: Principal = Depends(current_principal)) -> Principal:

@@ -3,12 +3,21 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 
 from skycart.airlines.auth import AirlineTenant
 from skycart.errors import problem_responses
 from skycart.flights import service
-from skycart.flights.schemas import FlightCreate, FlightOut, InventoryOut, InventoryPut, Menu
+from skycart.flights.schemas import (
+    FLIGHTS_PREFIX,
+    MENU_PATH,
+    FlightCreate,
+    FlightId,
+    FlightOut,
+    InventoryOut,
+    InventoryPut,
+    Menu,
+)
 from skycart.platform.jsonbody import StrictJsonRoute
 from skycart.platform.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from skycart.platform.runtime import get_runtime
@@ -16,9 +25,8 @@ from skycart.platform.sessions import ReadSession, WriteSession
 from skycart.platform.validation import CurrencyCode, LocaleCode
 
 router = APIRouter(
-    route_class=StrictJsonRoute, prefix="/v1/flights", tags=["flights"], responses=problem_responses(401, 403, 422)
+    route_class=StrictJsonRoute, prefix=FLIGHTS_PREFIX, tags=["flights"], responses=problem_responses(401, 403, 422)
 )
-FlightId = Annotated[str, Path(min_length=1, max_length=26)]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, responses=problem_responses(409))
@@ -57,7 +65,7 @@ async def get_inventory(flight_id: FlightId, tenant: AirlineTenant, session: Rea
     return await service.inventory(session, tenant=tenant, flight_id=flight_id)
 
 
-@router.get("/{flight_id}/menu", response_model=Menu, responses=problem_responses(404))
+@router.get(MENU_PATH, response_model=Menu, responses=problem_responses(404))
 async def flight_menu(
     flight_id: FlightId,
     tenant: AirlineTenant,

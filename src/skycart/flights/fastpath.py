@@ -15,17 +15,18 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
-from skycart.airlines.service import ROLE_AIRLINE, hash_key
+from skycart.airlines.auth import airline_of, cached_principal
+from skycart.airlines.service import hash_key
 from skycart.errors import DomainError
-from skycart.platform.scope import AIRLINE, REQUEST_ID
+from skycart.flights.schemas import FLIGHT_ID_MAX, FLIGHTS_PREFIX, MENU_PATH, MENU_TEMPLATE
+from skycart.flights.service import menu_key
+from skycart.platform.scope import AIRLINE, REFUSAL, REQUEST_ID
 
 log = logging.getLogger("skycart.menu_fast_path")
 
-PREFIX = "/v1/flights/"
-SUFFIX = "/menu"
-TEMPLATE = "/v1/flights/{flight_id}/menu"
+PREFIX = FLIGHTS_PREFIX + "/"
+SUFFIX = MENU_PATH.removeprefix("/{flight_id}")
 _QUERY = frozenset(("locale", "currency"))
-_CONTENT_TYPE = (b"content-type", b"application/json")
 
 
 @dataclass(frozen=True)
@@ -35,11 +36,7 @@ class RouteLabel:
     path: str
 
 
-ROUTE = RouteLabel(TEMPLATE)
-
-
-def json_headers(body: bytes) -> list[tuple[bytes, bytes]]:
-    return [_CONTENT_TYPE, (b"content-length", b"%d" % len(body))]
+ROUTE = RouteLabel(MENU_TEMPLATE)
 
 
 async def answer(scope: dict[str, Any], api_key: bytes | None) -> bytes | None:
@@ -60,31 +57,34 @@ async def answer(scope: dict[str, Any], api_key: bytes | None) -> bytes | None:
 
 
 async def _warm_menu(scope: dict[str, Any], path: str, api_key: bytes | None) -> bytes | None:
+    """Every decision here is the route's own function: the key cache lookup and the role check
+    (`airlines.auth`), the plan terms and the admission (the package guard), the cache key
+    (`flights.service.menu_key`), the id length and the route template (`flights.schemas`)."""
     flight_id = path[len(PREFIX) : -len(SUFFIX)]
-    if not 0 < len(flight_id) <= 26 or "/" in flight_id:
+    if not 0 < len(flight_id) <= FLIGHT_ID_MAX or "/" in flight_id:
         return None
     query = _menu_query(scope["query_string"])
-    if query is None:
-        return None
-    if api_key is None:
+    if query is None or api_key is None:
         return None
     runtime = scope["app"].state.runtime
-    principal = runtime.key_cache.get(hash_key(api_key.decode("latin-1")))
-    if principal is None or principal.role != ROLE_AIRLINE or principal.tenant is None:
+    principal = cached_principal(runtime, hash_key(api_key.decode("latin-1")))
+    tenant = None if principal is None else airline_of(principal)
+    if tenant is None:
         return None
-    tenant = principal.tenant
-    body = runtime.menus.get((tenant.id, flight_id, query.get("locale"), query.get("currency")))
+    body = runtime.menus.get(menu_key(tenant, flight_id, query.get("locale"), query.get("currency")))
     if body is None:
         return None
     guard = runtime.airline_guard
     if guard is not None:
-        plan = guard.plans.cached(tenant)
+        plan = guard.terms_now(tenant)
         if plan is None:
             return None
-        if not guard.admit_now(scope, tenant, plan, method="GET", template=TEMPLATE):
+        if not guard.admit_now(scope, tenant, plan, method="GET", template=MENU_TEMPLATE):
             try:
-                await guard.admit(scope, tenant, plan, method="GET", template=TEMPLATE)
-            except DomainError:  # the route checks again and answers the refusal in full
+                await guard.admit(scope, tenant, plan, method="GET", template=MENU_TEMPLATE)
+            except DomainError as refused:
+                # The route answers the refusal in full, from this decision: one lease per request.
+                scope[REFUSAL] = refused
                 return None
     scope[AIRLINE] = tenant.code
     scope["route"] = ROUTE

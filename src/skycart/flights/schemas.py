@@ -3,9 +3,18 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated
 
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from skycart.platform.validation import PlausibleDate, Sku, UTCTimestamp
+
+# Flight ids are ULIDs; the API takes up to this many characters, and so does the warm-menu fast path.
+FLIGHT_ID_MAX = 26
+FlightId = Annotated[str, Path(min_length=1, max_length=FLIGHT_ID_MAX)]
+# The flight routes, and the menu's route template: what the route serves and the fast path answers.
+FLIGHTS_PREFIX = "/v1/flights"
+MENU_PATH = "/{flight_id}/menu"
+MENU_TEMPLATE = FLIGHTS_PREFIX + MENU_PATH
 
 Airport = Annotated[str, Field(pattern=r"^[A-Z]{3}$", examples=["FRA"])]
 

@@ -27,6 +27,7 @@ from skycart.flights.schemas import (
 )
 from skycart.money import to_decimal_string
 from skycart.platform.assets import AssetStore
+from skycart.platform.cache import CacheKey
 from skycart.platform.db import transaction
 from skycart.platform.pagination import Slice, read_slice
 from skycart.platform.tenancy import Tenant
@@ -186,4 +187,9 @@ async def cached_menu_json(
             )
         return orjson.dumps(found.model_dump(mode="json"))
 
-    return await runtime.menus.get_or_render((tenant.id, flight_id, locale, currency), render)
+    return await runtime.menus.get_or_render(menu_key(tenant, flight_id, locale, currency), render)
+
+
+def menu_key(tenant: Tenant, flight_id: str, locale: str | None, currency: str | None) -> CacheKey:
+    """Where a rendered menu is kept: the route, the fast path and the storefront all read it by this key."""
+    return (tenant.id, flight_id, locale, currency)

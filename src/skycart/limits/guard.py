@@ -11,7 +11,7 @@ from skycart.billing.plans import PlanTerms
 from skycart.billing.service import PlanBook
 from skycart.errors import DomainError, FeatureNotInPlan, QuotaExceeded, RateLimited
 from skycart.limits.limiter import Limiter
-from skycart.platform.scope import BILLABLE, RATELIMIT
+from skycart.platform.scope import BILLABLE, RATELIMIT, REFUSAL
 from skycart.platform.tenancy import Tenant
 
 
@@ -21,9 +21,16 @@ class AirlineGuard:
         self.limiter = limiter
 
     async def __call__(self, request: Request, tenant: Tenant) -> None:
+        refused = request.scope.pop(REFUSAL, None)
+        if refused is not None:  # decided for this very request already (the warm-menu fast path)
+            raise refused
         route = request.scope.get("route")
         plan = await self.plans.terms_for(tenant)
         await self.admit(request.scope, tenant, plan, method=request.method, template=getattr(route, "path", ""))
+
+    def terms_now(self, tenant: Tenant) -> PlanTerms | None:
+        """The airline's plan terms if this process holds fresh ones, without waiting (`plans.cached`)."""
+        return self.plans.cached(tenant)
 
     def admit_now(self, scope: dict[str, Any], tenant: Tenant, plan: PlanTerms, *, method: str, template: str) -> bool:
         """`admit` without waiting: True when this process could let the request through on its own;

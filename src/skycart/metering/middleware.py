@@ -18,7 +18,6 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from skycart.flights.fastpath import json_headers
 from skycart.metering.aggregate import UsageAggregator
 from skycart.platform.logging import request_scope
 from skycart.platform.scope import AIRLINE, BILLABLE, RATELIMIT, REQUEST_ID
@@ -31,6 +30,13 @@ _BODILESS = frozenset(("GET", "HEAD", "DELETE", "OPTIONS"))
 _CALLER_ID = re.compile(rb"[!-~]{1,64}")
 
 access_log = logging.getLogger("skycart.access")
+
+
+_CONTENT_TYPE = (b"content-type", b"application/json")
+
+
+def json_headers(body: bytes) -> list[tuple[bytes, bytes]]:
+    return [_CONTENT_TYPE, (b"content-length", b"%d" % len(body))]
 
 
 class MeteringMiddleware:

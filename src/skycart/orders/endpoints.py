@@ -6,8 +6,7 @@ from fastapi import APIRouter, Header, Path, Query, Request, Response
 
 from skycart.airlines.auth import AirlineTenant
 from skycart.errors import PROBLEM_JSON, IdempotencyKeyRequired, problem_responses
-from skycart.flights.endpoints import FlightId
-from skycart.flights.schemas import FlightReport
+from skycart.flights.schemas import FlightId, FlightReport
 from skycart.orders import checkout, offline, reports, service
 from skycart.orders.schemas import SEAT_PATTERN, OrderCreate, OrderOut, SalesBatch, SyncResult
 from skycart.platform.jsonbody import StrictJsonRoute

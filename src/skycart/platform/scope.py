@@ -5,4 +5,7 @@ AIRLINE = "skycart.airline"
 PRINCIPAL = "skycart.principal"
 BILLABLE = "skycart.billable"
 RATELIMIT = "skycart.ratelimit"
+# A refusal the package check already decided for this request (by the warm-menu fast path): the route's
+# check answers it as it is, without leasing again.
+REFUSAL = "skycart.refusal"
 REQUEST_ID = "skycart.request_id"

@@ -15,6 +15,7 @@ from skycart.catalog import service as catalog
 from skycart.catalog.schemas import ProductFields
 from skycart.errors import ValidationFailed
 from skycart.flights import service as flights
+from skycart.flights.schemas import FlightId
 from skycart.orders import reports
 from skycart.orders import service as orders
 from skycart.orders.schemas import SEAT_PATTERN
@@ -28,7 +29,6 @@ from skycart.web.pages import HtmlRoute, render, see_other, unit_of_work
 router = APIRouter(prefix="/console", route_class=HtmlRoute, include_in_schema=False)
 
 SkuPath = Annotated[str, Path(min_length=1, max_length=64, pattern=SKU_PATTERN)]
-FlightId = Annotated[str, Path(min_length=1, max_length=26)]
 SeatQuery = Annotated[str | None, Query(max_length=4)]
 PAGE_SIZE = 50
 _SEAT = re.compile(r"^([0-9]+)([A-K])$")

@@ -18,7 +18,7 @@ from skycart.airlines.models import Airline
 from skycart.billing import service as billing
 from skycart.errors import DomainError, FeatureNotInPlan, NotFound
 from skycart.flights import service as flights
-from skycart.flights.schemas import FlightOut, Menu
+from skycart.flights.schemas import FlightId, FlightOut, Menu
 from skycart.orders import checkout
 from skycart.orders import service as orders
 from skycart.orders.schemas import OrderCreate
@@ -33,7 +33,6 @@ from skycart.web.pages import HtmlRoute, render, secure_cookies, see_other, temp
 router = APIRouter(prefix="/shop", route_class=HtmlRoute, include_in_schema=False)
 
 FEATURE = "storefront"
-FlightId = Annotated[str, Path(min_length=1, max_length=26)]
 OrderId = Annotated[str, Path(min_length=1, max_length=26)]
 Choice = Annotated[str | None, Query(max_length=16)]
 
