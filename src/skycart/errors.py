@@ -43,41 +43,166 @@ class DomainError(Exception):
         self.extra = extra
 
 
-def _error(status: int, code: str, title: str) -> type[DomainError]:
-    return type(
-        "".join(part.capitalize() for part in code.split("_")),
-        (DomainError,),
-        {"status": status, "code": code, "title": title},
-    )
+class NotFound(DomainError):
+    status = 404
+    code = "not_found"
+    title = "Not found"
 
 
-NotFound = _error(404, "not_found", "Not found")
-Unauthenticated = _error(401, "unauthenticated", "Authentication required")
-Forbidden = _error(403, "forbidden", "Forbidden")
-ValidationFailed = _error(422, "validation_error", "Invalid input")
-Conflict = _error(409, "conflict", "Conflict")
-AlreadyExists = _error(409, "already_exists", "Already exists")
-OutOfStock = _error(409, "out_of_stock", "Out of stock")
-PaymentDeclined = _error(402, "payment_declined", "Payment declined")
-RestrictedItem = _error(422, "restricted_item", "Restricted item")
-LimitExceeded = _error(422, "limit_exceeded", "Per-seat limit exceeded")
-IdempotencyKeyRequired = _error(400, "idempotency_key_required", "Idempotency-Key header required")
-IdempotencyKeyReused = _error(422, "idempotency_key_reused", "Idempotency-Key reused with another request")
-IdempotencyInProgress = _error(409, "idempotency_in_progress", "Request with this Idempotency-Key in progress")
-ProductInUse = _error(409, "product_in_use", "Product in use")
-InvalidTransition = _error(409, "invalid_status_transition", "Order status does not allow this")
-PayloadTooLarge = _error(413, "payload_too_large", "Payload too large")
-UnsupportedMediaType = _error(415, "unsupported_media_type", "Unsupported media type")
-TooManyPixels = _error(422, "too_many_pixels", "Image has too many pixels")
-TooManyImages = _error(409, "too_many_images", "Product has too many images")
-FeatureNotInPlan = _error(403, "feature_not_in_plan", "Feature not in plan")
-RateLimited = _error(429, "rate_limited", "Rate limit exceeded")
-QuotaExceeded = _error(429, "quota_exceeded", "Monthly request quota used up")
-PeriodClosed = _error(409, "period_closed", "Billing period closed")
-PlanInUse = _error(409, "plan_in_use", "Plan in use")
-PlanRetired = _error(409, "plan_retired", "Plan retired")
-PlanChangeInEffect = _error(409, "plan_change_in_effect", "Plan change already in effect")
-ServiceUnavailable = _error(503, "service_unavailable", "Service unavailable")
+class Unauthenticated(DomainError):
+    status = 401
+    code = "unauthenticated"
+    title = "Authentication required"
+
+
+class Forbidden(DomainError):
+    status = 403
+    code = "forbidden"
+    title = "Forbidden"
+
+
+class ValidationFailed(DomainError):
+    status = 422
+    code = "validation_error"
+    title = "Invalid input"
+
+
+class Conflict(DomainError):
+    status = 409
+    code = "conflict"
+    title = "Conflict"
+
+
+class AlreadyExists(DomainError):
+    status = 409
+    code = "already_exists"
+    title = "Already exists"
+
+
+class OutOfStock(DomainError):
+    status = 409
+    code = "out_of_stock"
+    title = "Out of stock"
+
+
+class PaymentDeclined(DomainError):
+    status = 402
+    code = "payment_declined"
+    title = "Payment declined"
+
+
+class RestrictedItem(DomainError):
+    status = 422
+    code = "restricted_item"
+    title = "Restricted item"
+
+
+class LimitExceeded(DomainError):
+    status = 422
+    code = "limit_exceeded"
+    title = "Per-seat limit exceeded"
+
+
+class IdempotencyKeyRequired(DomainError):
+    status = 400
+    code = "idempotency_key_required"
+    title = "Idempotency-Key header required"
+
+
+class IdempotencyKeyReused(DomainError):
+    status = 422
+    code = "idempotency_key_reused"
+    title = "Idempotency-Key reused with another request"
+
+
+class IdempotencyInProgress(DomainError):
+    status = 409
+    code = "idempotency_in_progress"
+    title = "Request with this Idempotency-Key in progress"
+
+
+class ProductInUse(DomainError):
+    status = 409
+    code = "product_in_use"
+    title = "Product in use"
+
+
+class InvalidTransition(DomainError):
+    status = 409
+    code = "invalid_status_transition"
+    title = "Order status does not allow this"
+
+
+class PayloadTooLarge(DomainError):
+    status = 413
+    code = "payload_too_large"
+    title = "Payload too large"
+
+
+class UnsupportedMediaType(DomainError):
+    status = 415
+    code = "unsupported_media_type"
+    title = "Unsupported media type"
+
+
+class TooManyPixels(DomainError):
+    status = 422
+    code = "too_many_pixels"
+    title = "Image has too many pixels"
+
+
+class TooManyImages(DomainError):
+    status = 409
+    code = "too_many_images"
+    title = "Product has too many images"
+
+
+class FeatureNotInPlan(DomainError):
+    status = 403
+    code = "feature_not_in_plan"
+    title = "Feature not in plan"
+
+
+class RateLimited(DomainError):
+    status = 429
+    code = "rate_limited"
+    title = "Rate limit exceeded"
+
+
+class QuotaExceeded(DomainError):
+    status = 429
+    code = "quota_exceeded"
+    title = "Monthly request quota used up"
+
+
+class PeriodClosed(DomainError):
+    status = 409
+    code = "period_closed"
+    title = "Billing period closed"
+
+
+class PlanInUse(DomainError):
+    status = 409
+    code = "plan_in_use"
+    title = "Plan in use"
+
+
+class PlanRetired(DomainError):
+    status = 409
+    code = "plan_retired"
+    title = "Plan retired"
+
+
+class PlanChangeInEffect(DomainError):
+    status = 409
+    code = "plan_change_in_effect"
+    title = "Plan change already in effect"
+
+
+class ServiceUnavailable(DomainError):
+    status = 503
+    code = "service_unavailable"
+    title = "Service unavailable"
 
 
 def problem_body(status: int, code: str, title: str, detail: str, **extra: Any) -> dict[str, Any]:

@@ -6,8 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from skycart.catalog.schemas import Amount, Tag
-from skycart.platform.validation import CurrencyCode, UTCTimestamp
+from skycart.platform.validation import Amount, CurrencyCode, Tag, UTCTimestamp
 
 PlanCode = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{1,31}$", examples=["standard"])]
 

@@ -6,14 +6,12 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from skycart.money import MoneyError, to_minor
-from skycart.platform.validation import CurrencyCode, LocaleCode, Sku, bounded_json
+from skycart.platform.validation import Amount, CurrencyCode, LocaleCode, Sku, Tag, bounded_json
 
 # A product's free-form attributes, served in every list and menu: at most this large and deep.
 ATTRIBUTES_BYTES = 16 * 1024
 ATTRIBUTES_DEPTH = 5
 
-Amount = Annotated[str, Field(pattern=r"^(0|[1-9][0-9]{0,14})(\.[0-9]{1,4})?$", examples=["4.50"])]
-Tag = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$", examples=["alcohol", "duty_free"])]
 Text = Annotated[str, Field(min_length=1, max_length=2000)]
 
 

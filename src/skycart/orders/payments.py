@@ -12,27 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from dataclasses import dataclass
-from typing import Literal, Protocol
 
-AuthorizationStatus = Literal["approved", "approved_offline", "declined"]
+from skycart.platform.payments import Authorization, AuthorizationStatus, PaymentProvider
 
-
-@dataclass(frozen=True, slots=True)
-class Authorization:
-    status: AuthorizationStatus
-    reference: str
-    reason: str = ""
-
-
-class PaymentProvider(Protocol):
-    name: str
-
-    async def authorize(self, *, amount_minor: int, currency: str, token: str, reference: str) -> Authorization: ...
-
-    async def void(self, *, payment_reference: str) -> None: ...
-
-    async def refund(self, *, payment_reference: str, amount_minor: int, currency: str) -> None: ...
+__all__ = ["Authorization", "AuthorizationStatus", "PaymentProvider", "SandboxProvider", "provider_for"]
 
 
 class SandboxProvider:

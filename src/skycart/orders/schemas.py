@@ -5,8 +5,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from skycart.catalog.schemas import Amount
-from skycart.platform.validation import CurrencyCode, Sku, UTCTimestamp
+from skycart.platform.validation import Amount, CurrencyCode, Sku, UTCTimestamp
 
 SEAT_PATTERN = r"^[1-9][0-9]{0,2}[A-K]$"
 MAX_SALES_PER_BATCH = 500

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cachetools import LRUCache, TTLCache
 from fastapi import Request
@@ -14,11 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from skycart.config import Settings
 from skycart.platform.assets import AssetStore
 from skycart.platform.cache import SharedCache, redis_client
+from skycart.platform.payments import PaymentProvider
 from skycart.platform.singleflight import SingleFlight
 from skycart.platform.tenancy import Tenant
-
-if TYPE_CHECKING:
-    from skycart.orders.payments import PaymentProvider
 
 
 @dataclass

@@ -46,6 +46,10 @@ LocaleCode = Annotated[
     str, Field(pattern=r"^[a-z]{2,3}(-[A-Z]{2})?$", examples=["en", "pt-BR"]), AfterValidator(_locale)
 ]
 AirlineCode = Annotated[str, Field(pattern=r"^[A-Z0-9]{2,3}$", examples=["SK"])]
+# Money as a decimal string (minor units are checked against the currency where it is known).
+Amount = Annotated[str, Field(pattern=r"^(0|[1-9][0-9]{0,14})(\.[0-9]{1,4})?$", examples=["4.50"])]
+# A lower-case name: product restrictions, plan features.
+Tag = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$", examples=["alcohol", "duty_free"])]
 SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 Sku = Annotated[str, Field(min_length=1, max_length=64, pattern=SKU_PATTERN)]
 
