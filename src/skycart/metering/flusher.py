@@ -34,7 +34,6 @@ class Flusher:
     process: str = field(default_factory=process_name)
     on_batch: Callable[[Batch], None] | None = None
     pending: list[tuple[str, Batch]] = field(default_factory=list)
-    flushed_batches: int = 0
     failed_attempts: int = 0
     dropped_requests: int = 0
     _sequence: int = 0
@@ -62,7 +61,6 @@ class Flusher:
                     log.warning("metering_flush_failed", extra={"flush_id": flush_id, "error": repr(exc)[:300]})
                     break
                 self.pending.pop(0)
-                self.flushed_batches += 1
             self._bound_pending()
 
     def _bound_pending(self) -> None:

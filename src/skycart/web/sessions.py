@@ -21,7 +21,6 @@ from skycart.web import csrf, repository
 from skycart.web.models import WebSession
 
 COOKIE = "skycart_session"
-# A working day: long enough for a shift at the console, short enough that a forgotten browser expires.
 
 
 @dataclass(frozen=True, slots=True)
