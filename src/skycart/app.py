@@ -57,7 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings=settings,
             engine=engine,
             sessions=create_sessionmaker(engine),
-            payments=provider_for(settings.payment_provider),
+            payments=provider_for(settings.payment_provider, sandbox_slow_seconds=settings.sandbox_slow_seconds),
             assets=assets,
         )
         started = await lifecycle.start(app.state.runtime, aggregator)

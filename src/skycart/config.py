@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     # A console sign-in lasts this long (or until sign-out, or its key is revoked).
     web_session_hours: float = Field(default=8.0, gt=0, le=720)
     payment_provider: str = "sandbox"
+    # How long the sandbox takes to authorize `tok_slow`, as a real provider's round trip can (200-2,000 ms).
+    sandbox_slow_seconds: float = Field(default=2.0, ge=0, le=30)
     max_import_rows: int = Field(default=10_000, ge=1)
     # A request body may be this large (413 past it, counted while it is read, before it is parsed); an
     # import `max_request_bytes`, an image upload `max_image_bytes`, an offline-sale batch OFFLINE_BATCH_BYTES.

@@ -4,7 +4,7 @@ Sandbox test tokens:
   tok_ok        approved
   tok_declined  declined (402 payment_declined; no order, no stock taken)
   tok_offline   approved offline (status paid_offline), e.g. a card read without connectivity
-  tok_slow      approved after SLOW_SECONDS, as a real provider's round trip can take
+  tok_slow      approved after SKYCART_SANDBOX_SLOW_SECONDS (2 s), as a real provider's round trip can take
 Any other token is declined.
 """
 
@@ -30,9 +30,12 @@ class SandboxProvider:
     }
     SLOW_SECONDS = 2.0
 
+    def __init__(self, *, slow_seconds: float = SLOW_SECONDS) -> None:
+        self.slow_seconds = slow_seconds
+
     async def authorize(self, *, amount_minor: int, currency: str, token: str, reference: str) -> Authorization:
         if token == "tok_slow":
-            await asyncio.sleep(self.SLOW_SECONDS)
+            await asyncio.sleep(self.slow_seconds)
         status = self.TOKENS.get(token, "declined")
         reason = (
             ""
@@ -52,7 +55,7 @@ class SandboxProvider:
         return None
 
 
-def provider_for(name: str) -> PaymentProvider:
+def provider_for(name: str, *, sandbox_slow_seconds: float = SandboxProvider.SLOW_SECONDS) -> PaymentProvider:
     if name == "sandbox":
-        return SandboxProvider()
+        return SandboxProvider(slow_seconds=sandbox_slow_seconds)
     raise ValueError(f"unknown payment provider {name!r}")
