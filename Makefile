@@ -52,7 +52,8 @@ $(NODE_TOOLS)/.installed-gitlab-ci-local-$(GITLAB_CI_LOCAL_VERSION):
 TEST_PREREQS :=
 include $(sort $(wildcard mk/*.mk))
 
-test: $(VENV)/.installed-dev services $(TOOLS)/.installed-checkov gitlab-ci-local $(TEST_PREREQS)
+# Lint and types first (a few seconds): a wrong import or type fails before the suite runs.
+test: $(VENV)/.installed-dev lint services $(TOOLS)/.installed-checkov gitlab-ci-local $(TEST_PREREQS)
 	$(BIN)/pytest -q
 
 test-sqlite: $(VENV)/.installed-dev
@@ -61,9 +62,12 @@ test-sqlite: $(VENV)/.installed-dev
 test-mariadb: $(VENV)/.installed-dev services
 	$(BIN)/pytest -q --backend mariadb
 
+# ruff (rules and format) over everything, mypy over src/ (settings in pyproject.toml); the import
+# directions of DESIGN.md §3 are tests/test_layout.py, part of the suite.
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests bench drills
 	$(BIN)/ruff format --check src tests bench drills
+	$(BIN)/mypy
 
 # Outage drills against real processes (not part of `make test`): one line of figures per drill.
 drills: $(VENV)/.installed-dev services

@@ -7,6 +7,7 @@ previous demo keys and prints new ones (plain keys exist only when created).
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
+from typing import NotRequired, TypedDict
 
 from rich.console import Console
 from rich.progress import Progress
@@ -80,7 +81,19 @@ ITEMS: list[tuple[str, str, str, str, int, int | None, list[str]]] = [
     ("MODEL-PLANE", "souvenirs", "Model aircraft 1:200", "Flugzeugmodell 1:200", 3500, None, []),
 ]
 
-AIRLINES = [
+
+class _AirlineSpec(TypedDict):
+    code: str
+    name: str
+    plan: NotRequired[str]
+    currencies: list[str]
+    default_locale: str
+    locales: list[str]
+    rates: dict[str, float]  # per currency, to convert the EUR prices
+    routes: list[tuple[str, str, str, bool]]  # flight number, origin, destination, international
+
+
+AIRLINES: list[_AirlineSpec] = [
     {
         "code": "SKA",
         "name": "SkyCart Air",
@@ -135,7 +148,7 @@ def _price(cents_eur: int, rate: float, currency: str) -> str:
     return f"{round(cents_eur * rate / 10) * 10 / 100:.2f}"
 
 
-def _products(spec: dict) -> list[ProductCreate]:
+def _products(spec: _AirlineSpec) -> list[ProductCreate]:
     out = []
     for sku, category, en, de, cents, min_age, restrictions in ITEMS:
         names = {"en": en}
@@ -159,7 +172,7 @@ def _products(spec: dict) -> list[ProductCreate]:
     return out
 
 
-async def _flights(session: AsyncSession, tenant: Tenant, spec: dict) -> None:
+async def _flights(session: AsyncSession, tenant: Tenant, spec: _AirlineSpec) -> None:
     today = utcnow().date()
     for index, (number, origin, destination, international) in enumerate(spec["routes"]):
         departure = datetime.combine(today, time(6 + 4 * index, 30), UTC)

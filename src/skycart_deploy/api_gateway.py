@@ -19,7 +19,7 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from botocore.exceptions import ClientError
 
@@ -110,8 +110,10 @@ def _api_key_schemes(schemes: Mapping[str, Any]) -> set[str]:
     return names
 
 
-def _gateway_security(requirements: list[dict[str, Any]], header_schemes: set[str], where: str) -> list[dict]:
-    gateway = []
+def _gateway_security(
+    requirements: list[dict[str, Any]], header_schemes: set[str], where: str
+) -> list[dict[str, list[str]]]:
+    gateway: list[dict[str, list[str]]] = []
     for requirement in requirements:
         unknown = set(requirement) - header_schemes
         if unknown:
@@ -191,7 +193,8 @@ def with_backoff(
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") != THROTTLED or attempt == attempts:
                 raise
-            retry_after = error.response.get("retryAfterSeconds")
+            # API Gateway's TooManyRequestsException carries the Retry-After header, parsed as a string.
+            retry_after = cast("str | None", error.response.get("retryAfterSeconds"))
             sleep(min(max_delay, float(retry_after)) if retry_after else delay)
             delay = min(max_delay, delay * 2)
     raise AssertionError("unreachable: the last attempt returns or raises")

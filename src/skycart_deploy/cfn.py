@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from yaml.constructor import ConstructorError
 
 FUNCTION_TAGS = (
     "And",
@@ -45,7 +46,9 @@ def _node_value(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
         return loader.construct_scalar(node)
     if isinstance(node, yaml.SequenceNode):
         return loader.construct_sequence(node, deep=True)
-    return loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    if not isinstance(node, yaml.MappingNode):
+        raise ConstructorError(None, None, f"expected a mapping node, but found {type(node).__name__}", node.start_mark)
+    return loader.construct_mapping(node, deep=True)
 
 
 def _long_form(key: str) -> Callable[[yaml.SafeLoader, yaml.Node], dict[str, Any]]:
@@ -55,7 +58,7 @@ def _long_form(key: str) -> Callable[[yaml.SafeLoader, yaml.Node], dict[str, Any
     return construct
 
 
-def _get_att(loader: yaml.SafeLoader, node: yaml.Node) -> dict[str, Any]:
+def _construct_get_att(loader: yaml.SafeLoader, node: yaml.Node) -> dict[str, Any]:
     value = _node_value(loader, node)
     if isinstance(value, str):
         resource, _, attribute = value.partition(".")
@@ -65,7 +68,7 @@ def _get_att(loader: yaml.SafeLoader, node: yaml.Node) -> dict[str, Any]:
 
 TemplateLoader.add_constructor("!Ref", _long_form("Ref"))
 TemplateLoader.add_constructor("!Condition", _long_form("Condition"))
-TemplateLoader.add_constructor("!GetAtt", _get_att)
+TemplateLoader.add_constructor("!GetAtt", _construct_get_att)
 for _name in FUNCTION_TAGS:
     TemplateLoader.add_constructor(f"!{_name}", _long_form(f"Fn::{_name}"))
 

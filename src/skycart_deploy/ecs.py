@@ -213,7 +213,7 @@ def stack_image(
     if creating and not image:
         raise ImageRequired(f"creating {stack_name} needs the image to run: {CHOOSE_IMAGE}")
     # The stack's ARN names the account and region whose registry the template puts in front of the image.
-    registry = None if creating else stack["StackId"].split(":")[3:5]
+    registry = None if creating or stack is None else stack["StackId"].split(":")[3:5]
     if image:
         reference = ImageReference.parse(image)
         outside = _outside_the_stack(reference, repository=repository, registry=registry)
@@ -223,6 +223,7 @@ def stack_image(
         if repository is None:
             parameters["ImageRepositoryName"] = reference.repository
         return StackImage(image, parameters, "given")
+    assert stack is not None  # creating needs an image, refused above without one
     outputs = {output["OutputKey"]: output["OutputValue"] for output in stack.get("Outputs", [])}
     try:
         running = running_image(
@@ -283,7 +284,7 @@ def assess_rollout(service: Mapping[str, Any], *, task_definition_arn: str, was_
     primary = next((d for d in deployments if d.get("status") == "PRIMARY"), None)
     counts = primary or service
     running, desired = int(counts.get("runningCount", 0)), int(counts.get("desiredCount", 0))
-    ours_primary = bool(primary) and primary.get("taskDefinition") == task_definition_arn
+    ours_primary = bool(primary and primary.get("taskDefinition") == task_definition_arn)
 
     def outcome(state: Literal["in-progress", "stable", "failed"], detail: str) -> Rollout:
         return Rollout(state, detail, running, desired, ours_primary)

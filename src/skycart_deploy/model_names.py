@@ -40,7 +40,9 @@ def _name_response_models(doc: dict[str, Any]) -> None:
     for path, item in (doc.get("paths") or {}).items():
         for method in METHODS:
             operation = item.get(method) if isinstance(item, dict) else None
-            for status, response in ((operation or {}).get("responses") or {}).items():
+            if not operation:
+                continue
+            for status, response in (operation.get("responses") or {}).items():
                 for media in (response.get("content") or {}).values():
                     schema = media.get("schema")
                     if not schema or "$ref" in schema:

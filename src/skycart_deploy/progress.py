@@ -15,14 +15,15 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
 
 
 @dataclass(frozen=True)
-class Poll(Generic[T]):
+class Poll(Generic[T_co]):
     """What one look at the thing being waited on saw."""
 
     done: bool
-    value: T
+    value: T_co
     status: str = ""
     completed: float | None = None
     total: float | None = None

@@ -3,6 +3,7 @@ which authenticates a request that carries a body before a byte of that body is 
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from typing import Annotated, Any
 
 from fastapi import Depends, Request, Security
@@ -19,7 +20,7 @@ from skycart.platform.tenancy import Tenant
 api_key_header = APIKeyHeader(name="X-Api-Key", auto_error=False, description="Airline or operator API key")
 
 
-async def resolve_principal(runtime: Runtime, plain: str | None, scope: dict[str, Any]) -> Principal:
+async def resolve_principal(runtime: Runtime, plain: str | None, scope: MutableMapping[str, Any]) -> Principal:
     """The key's principal, from this process's key cache or one shared lookup; Unauthenticated otherwise.
 
     When the lookup fails because the database is away, a key seen before is still metered to its

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, cast
 
 from sqlalchemy import func, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skycart.airlines.models import Airline, ApiKey
@@ -50,7 +52,7 @@ async def revoke_key(session: AsyncSession, key_id: str, at: datetime) -> bool:
     result = await session.execute(
         update(ApiKey).where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None)).values(revoked_at=at)
     )
-    return result.rowcount == 1
+    return cast(CursorResult[Any], result).rowcount == 1
 
 
 async def airline_keys(session: AsyncSession, tenant: Tenant) -> list[ApiKey]:

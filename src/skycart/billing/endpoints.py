@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
 
@@ -149,7 +149,7 @@ async def own_plan(tenant: AirlineTenant, request: Request, session: ReadSession
 Month = Annotated[str, Path(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$", examples=["2026-11"], description="UTC month")]
 Granularity = Annotated[business.BusinessGranularity, Query()]
 FormatQuery = Annotated[Literal["json", "csv"], Query()]
-CSV_RESPONSE = {
+CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "The statement; `?format=csv` gives one row per line item",
         "content": {"text/csv": {"schema": {"type": "string"}}},

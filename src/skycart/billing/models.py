@@ -34,12 +34,13 @@ class Plan(IdMixin, Base):
     retired_at: Mapped[datetime | None]
 
 
-class AirlinePlan(IdMixin, Base):
+class AirlinePlan(IdMixin, TenantScoped, Base):
     """An airline's plan from a moment on; the rows of one airline are its plan history."""
 
     __tablename__ = "airline_plans"
     __table_args__ = (Index("ix_airline_plans_airline_from", "airline_id", "effective_from"),)
 
+    # The same column TenantScoped adds, declared here so it stays the table's first column (as migrated).
     airline_id: Mapped[str] = mapped_column(String(26), ForeignKey("airlines.id", ondelete="CASCADE"))
     plan_id: Mapped[str] = mapped_column(String(26), ForeignKey("plans.id"))
     effective_from: Mapped[datetime]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -61,6 +62,7 @@ async def add(session: AsyncSession, row: Plan | AirlinePlan | ClosedStatement) 
 
 
 UsageModel = type[UsageMinute] | type[UsageHour]
+UsageRow = TypeVar("UsageRow", bound=UsageMinute | UsageHour)
 
 
 async def billable_requests(session: AsyncSession, tenant: Tenant, start: datetime, end: datetime) -> int:
@@ -93,8 +95,8 @@ async def usage_rows_of_all_airlines(
 
 
 async def _usage_rows(
-    session: AsyncSession, model: UsageModel, start: datetime, end: datetime, *, airline_code: str | None
-) -> AsyncIterator[UsageMinute | UsageHour]:
+    session: AsyncSession, model: type[UsageRow], start: datetime, end: datetime, *, airline_code: str | None
+) -> AsyncIterator[UsageRow]:
     stmt = select(model).where(model.window_start >= start, model.window_start < end)
     if airline_code is not None:
         stmt = stmt.where(model.airline == airline_code)

@@ -26,7 +26,7 @@ ImageId = Annotated[str, Path(min_length=26, max_length=26, pattern=r"^[0-9A-HJK
 
 
 def _assets(request: Request) -> AssetStore:
-    return get_runtime(request).assets
+    return get_runtime(request).asset_store()
 
 
 Assets = Annotated[AssetStore, Depends(_assets)]
@@ -134,7 +134,7 @@ async def add_product_image(
     rules = images.ImageRules.from_settings(runtime.settings)
     return await images.add_image(
         runtime.sessions,
-        runtime.assets,
+        runtime.asset_store(),
         tenant=tenant,
         product=product,
         data=data,
@@ -148,7 +148,7 @@ async def add_product_image(
 )
 async def delete_product_image(sku: SkuPath, image_id: ImageId, tenant: AirlineTenant, request: Request) -> Response:
     runtime = get_runtime(request)
-    await images.delete_image(runtime.sessions, runtime.assets, tenant=tenant, sku=sku, image_id=image_id)
+    await images.delete_image(runtime.sessions, runtime.asset_store(), tenant=tenant, sku=sku, image_id=image_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -150,7 +152,7 @@ async def delete_product(session: AsyncSession, *, tenant: Tenant, sku: str) -> 
 
 
 async def import_products(
-    session: AsyncSession, *, tenant: Tenant, rows: list[ProductCreate | None], row_errors: list[ImportRowError]
+    session: AsyncSession, *, tenant: Tenant, rows: Sequence[ProductCreate | None], row_errors: list[ImportRowError]
 ) -> ImportResult:
     """Create or replace every row, or none: any row error rejects the whole import."""
     airline = await _airline(session, tenant)
@@ -178,6 +180,9 @@ async def import_products(
     created: list[Product] = []
     now = utcnow()
     for row in rows:
+        if row is None:
+            # A row that failed to parse has its error in row_errors, so the import stopped above.
+            raise ValueError("an import row that failed to parse came without its error in row_errors")
         product = existing.get(row.sku)
         if product is None:
             product = Product(airline_id=tenant.id, sku=row.sku)

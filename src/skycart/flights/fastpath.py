@@ -99,7 +99,11 @@ def _menu_query(raw: bytes) -> dict[str, str] | None:
     if "%" in text or "+" in text:
         pairs = parse_qsl(text, keep_blank_values=True)
     else:  # the usual `currency=EUR&locale=en`, without parse_qsl's generality
-        pairs = [tuple(part.split("=", 1)) if "=" in part else (part, "") for part in text.split("&") if part]
+        pairs = []
+        for part in text.split("&"):
+            if part:
+                name, _, value = part.partition("=")
+                pairs.append((name, value))
     query = dict(pairs)
     if len(query) != len(pairs) or not query.keys() <= _QUERY:
         return None

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any, cast
 
 from sqlalchemy import or_
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skycart.catalog.models import Product
@@ -59,7 +61,7 @@ async def take_stock(session: AsyncSession, tenant: Tenant, flight_id: str, prod
         )
         .values(quantity_sold=LoadedStock.quantity_sold + quantity)
     )
-    return result.rowcount == 1
+    return cast(CursorResult[Any], result).rowcount == 1
 
 
 async def take_stock_regardless(
@@ -74,7 +76,7 @@ async def take_stock_regardless(
         .where(LoadedStock.flight_id == flight_id, LoadedStock.product_id == product_id)
         .values(quantity_sold=LoadedStock.quantity_sold + quantity)
     )
-    return result.rowcount == 1
+    return cast(CursorResult[Any], result).rowcount == 1
 
 
 async def return_stock(session: AsyncSession, tenant: Tenant, flight_id: str, product_id: str, quantity: int) -> None:
@@ -99,7 +101,7 @@ async def set_loaded(session: AsyncSession, tenant: Tenant, stock_id: str, quant
         )
         .values(quantity_loaded=quantity)
     )
-    return result.rowcount == 1
+    return cast(CursorResult[Any], result).rowcount == 1
 
 
 async def unload(session: AsyncSession, tenant: Tenant, stock_id: str) -> bool:
@@ -107,4 +109,4 @@ async def unload(session: AsyncSession, tenant: Tenant, stock_id: str) -> bool:
     result = await session.execute(
         scoped_delete(tenant, LoadedStock).where(LoadedStock.id == stock_id, LoadedStock.quantity_sold == 0)
     )
-    return result.rowcount == 1
+    return cast(CursorResult[Any], result).rowcount == 1

@@ -183,7 +183,7 @@ async def cached_menu_json(
     async def render() -> bytes:
         async with transaction(runtime.sessions, write=False) as session:
             found = await menu(
-                session, runtime.assets, tenant=tenant, flight_id=flight_id, locale=locale, currency=currency
+                session, runtime.asset_store(), tenant=tenant, flight_id=flight_id, locale=locale, currency=currency
             )
         return orjson.dumps(found.model_dump(mode="json"))
 

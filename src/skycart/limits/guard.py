@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from typing import Any
 
 from fastapi import Request
@@ -32,7 +33,9 @@ class AirlineGuard:
         """The airline's plan terms if this process holds fresh ones, without waiting (`plans.cached`)."""
         return self.plans.cached(tenant)
 
-    def admit_now(self, scope: dict[str, Any], tenant: Tenant, plan: PlanTerms, *, method: str, template: str) -> bool:
+    def admit_now(
+        self, scope: MutableMapping[str, Any], tenant: Tenant, plan: PlanTerms, *, method: str, template: str
+    ) -> bool:
         """`admit` without waiting: True when this process could let the request through on its own;
         False when the caller must await `admit` (no leased capacity here, a refusal, a feature gate)."""
         if (method, template) in FEATURE_GATES:
@@ -46,7 +49,7 @@ class AirlineGuard:
         return True
 
     async def admit(
-        self, scope: dict[str, Any], tenant: Tenant, plan: PlanTerms, *, method: str, template: str
+        self, scope: MutableMapping[str, Any], tenant: Tenant, plan: PlanTerms, *, method: str, template: str
     ) -> None:
         """Raise the refusal if the package does not let this request through; else mark it billable."""
         if self.admit_now(scope, tenant, plan, method=method, template=template):

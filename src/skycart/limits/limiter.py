@@ -218,21 +218,26 @@ class Limiter:
         hard: int | None,
         returned: int,
         quota_start: int = -1,
-    ):  # noqa: ANN202
-        args = dict(
-            rate=plan.rate,
-            burst=plan.burst,
-            want=want,
-            want_quota=want_quota,
-            quota=hard or 0,
-            quota_ttl=int((end - start).total_seconds()) + 86_400,
-            returned=returned,
-        )
+    ) -> Grant:
+        async def lease(quota_start: int) -> Grant:
+            return await self.store.lease(
+                airline,
+                period,
+                rate=plan.rate,
+                burst=plan.burst,
+                want=want,
+                want_quota=want_quota,
+                quota=hard or 0,
+                quota_ttl=int((end - start).total_seconds()) + 86_400,
+                returned=returned,
+                quota_start=quota_start,
+            )
+
         try:
-            return await self.store.lease(airline, period, quota_start=quota_start, **args)
+            return await lease(quota_start)
         except QuotaUnknown:
             used = await self.quota_start(airline, start, end)
-            return await self.store.lease(airline, period, quota_start=used, **args)
+            return await lease(used)
 
     async def settle(self, *, force: bool = False) -> None:
         """Give back quota units held by leases that expired unused (all, at shutdown) for other processes."""

@@ -92,15 +92,18 @@ class UsageCollector(Collector):
             )
 
 
+def _add_into(totals: list[int], row: list[int]) -> None:
+    for i, value in enumerate(row):
+        totals[i] += value
+
+
 def emf_lines(batch: Batch) -> list[dict[str, Any]]:
     """CloudWatch Embedded Metric Format records: per airline, and per airline and route."""
     per_airline: dict[str, list[int]] = {}
     per_route: dict[tuple[str, str], list[int]] = {}
     for (_minute, airline, route, _method, _sc), row in batch.items():
-        for table, key in ((per_airline, airline), (per_route, (airline, route))):
-            totals = table.setdefault(key, [0] * len(row))
-            for i, value in enumerate(row):
-                totals[i] += value
+        _add_into(per_airline.setdefault(airline, [0] * len(row)), row)
+        _add_into(per_route.setdefault((airline, route), [0] * len(row)), row)
     stamp = int(time.time() * 1000)
     records = []
     for dimensions, table in ((["Airline"], per_airline), (["Airline", "Route"], per_route)):

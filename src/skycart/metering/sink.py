@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Protocol
 
-from sqlalchemy import select
+from sqlalchemy import Insert, select
 from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -42,14 +42,18 @@ def _rows(batch: Batch, seconds: int) -> list[dict]:
     return rows
 
 
-def _upsert(session: AsyncSession, model: type, rows: list[dict]):  # noqa: ANN202
+def _upsert(session: AsyncSession, model: type, rows: list[dict]) -> Insert:
+    if session.bind is None:
+        raise RuntimeError("the metering session is bound to no database engine")
     dialect = session.bind.dialect.name
     if dialect == "mysql":
-        stmt = mysql.insert(model).values(rows)
-        return stmt.on_duplicate_key_update({c: getattr(model, c) + stmt.inserted[c] for c in COUNTER_COLUMNS})
-    stmt = sqlite.insert(model).values(rows)
-    return stmt.on_conflict_do_update(
-        index_elements=list(KEY_COLUMNS), set_={c: getattr(model, c) + stmt.excluded[c] for c in COUNTER_COLUMNS}
+        mysql_stmt = mysql.insert(model).values(rows)
+        return mysql_stmt.on_duplicate_key_update(
+            {c: getattr(model, c) + mysql_stmt.inserted[c] for c in COUNTER_COLUMNS}
+        )
+    sqlite_stmt = sqlite.insert(model).values(rows)
+    return sqlite_stmt.on_conflict_do_update(
+        index_elements=list(KEY_COLUMNS), set_={c: getattr(model, c) + sqlite_stmt.excluded[c] for c in COUNTER_COLUMNS}
     )
 
 

@@ -264,7 +264,7 @@ async def sync_sales(session: AsyncSession, *, tenant: Tenant, data: SalesBatch,
             "another upload for this flight got in the way; send the batch again", headers={"Retry-After": "1"}
         ) from exc
     done = [result for result in results if result is not None]
-    counts = Counter(result.status for result in done)
+    counts: Counter[str] = Counter(result.status for result in done)
     log.info(
         "offline_sales_synced",
         extra={"airline": tenant.code, "flight_id": flight.id, **counts},

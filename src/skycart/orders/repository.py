@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import func
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skycart.orders.models import REVENUE_STATUSES, IdempotencyRecord, OfflineSale, Order, OrderLine
@@ -64,7 +65,7 @@ async def transition(
     result = await session.execute(
         scoped_update(tenant, Order).where(Order.id == order_id, Order.status.in_(from_statuses)).values(**values)
     )
-    return result.rowcount == 1
+    return cast(CursorResult[Any], result).rowcount == 1
 
 
 async def revenue(session: AsyncSession, tenant: Tenant, flight_id: str) -> tuple[int, dict[str, int]]:
@@ -94,7 +95,7 @@ async def take_over_stale(
         )
         .values(locked_at=now)
     )
-    return result.rowcount == 1
+    return cast(CursorResult[Any], result).rowcount == 1
 
 
 async def finish_idempotency(
@@ -110,7 +111,7 @@ async def finish_idempotency(
         )
         .values(state="done", response_status=status, response_body=body)
     )
-    return result.rowcount == 1
+    return cast(CursorResult[Any], result).rowcount == 1
 
 
 async def release_idempotency(session: AsyncSession, tenant: Tenant, key: str, *, locked_at: datetime) -> None:

@@ -57,7 +57,7 @@ def order_out(order: Order, lines: list[OrderLine]) -> OrderOut:
             for line in lines
         ],
         total=to_decimal_string(order.total_minor, cur),
-        status=order.status,  # type: ignore[arg-type]
+        status=order.status,
         created_at=order.created_at,
         updated_at=order.updated_at,
         delivered_at=order.delivered_at,

@@ -11,7 +11,7 @@ A route that takes a JSON body answers a body of another media type (or of none 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import orjson
@@ -31,7 +31,7 @@ class StrictJsonRequest(Request):
 class StrictJsonRoute(APIRoute):
     """An APIRoute whose handler sees a StrictJsonRequest (FastAPI's documented custom-request pattern)."""
 
-    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
         takes_json = self.body_field is not None
 

@@ -50,6 +50,12 @@ class Runtime:
         self.redis = redis_client(self.settings)
         self.menus = SharedCache("menu", seconds=self.settings.menu_cache_seconds, redis=self.redis)
 
+    def asset_store(self) -> AssetStore:
+        """`assets`, which the app's start-up always sets."""
+        if self.assets is None:
+            raise RuntimeError("this runtime has no asset store: the app's start-up makes it")
+        return self.assets
+
 
 def get_runtime(request: Request) -> Runtime:
     return request.app.state.runtime

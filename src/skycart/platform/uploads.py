@@ -7,11 +7,17 @@ so this feeds python-multipart chunk by chunk and keeps only the wanted field.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from fastapi import Request
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from skycart.errors import PayloadTooLarge, UnsupportedMediaType, ValidationFailed
+
+if TYPE_CHECKING:
+    # Defined by python-multipart for type checkers only.
+    from python_multipart.multipart import MultipartCallbacks
 
 # Room for the multipart framing around the file: boundaries, part headers, a few small fields.
 FRAMING_BYTES = 64 * 1024
@@ -30,7 +36,7 @@ class _OneField:
         self._header_value = b""
         self._disposition = b""
 
-    def callbacks(self) -> dict:
+    def callbacks(self) -> MultipartCallbacks:
         return {
             "on_part_begin": self._begin,
             "on_header_field": self._header_field,

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from skycart.airlines import service as airlines
 from skycart.billing import statements
 from skycart.billing.responses import csv_download
+from skycart.errors import Forbidden
 from skycart.platform.db import utcnow
 from skycart.platform.runtime import get_runtime
 from skycart.platform.validation import AirlineCode
@@ -102,8 +103,10 @@ async def overview(
         if user.is_operator:
             listed = await airlines.list_airlines(session, after=after, limit=PAGE_SIZE)
             page, more = listed.rows, listed.after is not None
-        else:
+        elif user.tenant is not None:
             page, more = [await airlines.get_airline(session, code=user.tenant.code)], False
+        else:
+            raise Forbidden("this page is for the platform operator or an airline")
         tenant = None if user.is_operator else page[0].tenant
         charts = await dashboards.usage_charts(session, tenant=tenant, range_key=range_key, now=now)
         rows = await dashboards.airline_figures(

@@ -157,7 +157,7 @@ async def gmv(
     """Airline -> currency -> GMV of the revenue orders created in the range."""
     span = RANGES.get(range_key, RANGES["24h"])
     start, end, _ = span.bounds(now)
-    granularity = "hour" if span.granularity == "hour" else "day"
+    granularity: business.BusinessGranularity = "hour" if span.granularity == "hour" else "day"
     rows = await business.business_usage(session, tenants=tenants, start=start, end=end, granularity=granularity)
     minor: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for row in rows:
@@ -213,7 +213,7 @@ def statement_months(since: datetime, now: datetime, limit: int = 24) -> list[st
     """Statement months from the airline's first to the current one, newest first."""
     year, month = now.astimezone(UTC).year, now.astimezone(UTC).month
     first = (since.astimezone(UTC).year, since.astimezone(UTC).month)
-    found = []
+    found: list[str] = []
     while (year, month) >= first and len(found) < limit:
         found.append(f"{year:04d}-{month:02d}")
         year, month = (year - 1, 12) if month == 1 else (year, month - 1)

@@ -41,7 +41,7 @@ async def catalog_page(
     tenant: AirlineUser,
     after: Annotated[str | None, Query(max_length=64, pattern=SKU_PATTERN)] = None,
 ) -> Response:
-    assets = get_runtime(request).assets
+    assets = get_runtime(request).asset_store()
     async with unit_of_work(request, write=False) as session:
         airline = await airlines.get_airline(session, code=tenant.code)
         listed = await catalog.list_products(session, tenant=tenant, after=after, limit=PAGE_SIZE)
@@ -102,7 +102,7 @@ async def add_image(request: Request, sku: SkuPath, user: ConsoleUserDep, tenant
     data = await read_file_field(request, field="file", max_bytes=runtime.settings.max_image_bytes)
     await images.add_image(
         runtime.sessions,
-        runtime.assets,
+        runtime.asset_store(),
         tenant=tenant,
         product=product,
         data=data,

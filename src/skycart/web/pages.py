@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from functools import lru_cache
 from importlib.metadata import version
@@ -130,7 +130,7 @@ def error_page(request: Request, *, status: int, title: str, detail: str) -> HTM
 class HtmlRoute(APIRoute):
     """Answers with HTML pages: errors become error pages, a missing session a redirect to sign-in."""
 
-    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def page(request: Request) -> Response:

@@ -197,9 +197,9 @@ async def pay(request: Request, airline: AirlineCode, flight_id: FlightId) -> Re
     except DomainError as exc:
         status, error = exc.status, exc.code
     if error is None:
-        response = see_other(f"{shop.path}/orders/{body['id']}?lang={shop.locale}&currency={shop.currency}")
-        basket.write(response, {}, path=shop.path, secure=secure_cookies(request))
-        return response
+        placed = see_other(f"{shop.path}/orders/{body['id']}?lang={shop.locale}&currency={shop.currency}")
+        basket.write(placed, {}, path=shop.path, secure=secure_cookies(request))
+        return placed
     context = _context(request, shop, quantities, error=i18n.error_text(shop.locale, error), seat=seat)
     response = render(request, "shop/menu.html", context, status=status)
     basket.write(response, quantities, path=shop.path, secure=secure_cookies(request))

@@ -38,4 +38,6 @@ if context.is_offline_mode():
     with context.begin_transaction():
         context.run_migrations()
 else:
+    if not url:
+        raise RuntimeError("no database URL: set the database_url attribute or sqlalchemy.url in the Alembic config")
     asyncio.run(_run_async(url))

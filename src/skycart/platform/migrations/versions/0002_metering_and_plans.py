@@ -8,9 +8,11 @@ Create Date: 2026-11-26
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.types import TypeEngine
 
 from skycart.platform.db import JSONType, UTCDateTime
 
@@ -128,7 +130,7 @@ def upgrade() -> None:
     with op.batch_alter_table("airline_plans", schema=None) as batch_op:
         batch_op.create_index("ix_airline_plans_airline_from", ["airline_id", "effective_from"], unique=False)
 
-    typed = {"features": JSONType, "created_at": UTCDateTime()}
+    typed: dict[str, TypeEngine[Any]] = {"features": JSONType, "created_at": UTCDateTime()}
     names = (
         "id",
         "code",
