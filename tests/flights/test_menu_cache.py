@@ -229,6 +229,39 @@ def test_without_redis_the_menu_cache_renders_from_the_database_and_counts_the_f
     asyncio.run(scenario())
 
 
+def test_a_busy_menu_is_rendered_again_before_it_expires_and_never_served_past_its_bound() -> None:
+    """Steady reads of a warm key never find it missing (the next copy is rendered in the background from
+    half its life on), and no read gets a copy older than the bound."""
+
+    async def scenario() -> None:
+        cache = SharedCache("menu", seconds=0.3)
+        started: dict[bytes, float] = {}
+
+        async def render() -> bytes:
+            body = f'{{"n":{len(started)}}}'.encode()
+            started[body] = time.time()
+            await asyncio.sleep(0.01)
+            return body
+
+        key = ("a", "f", None, None)
+        await cache.get_or_render(key, render)
+        misses, oldest = 0, 0.0
+        until = time.monotonic() + 1.5
+        while time.monotonic() < until:
+            body = cache.get(key)
+            if body is None:
+                misses += 1
+                body = await cache.get_or_render(key, render)
+            oldest = max(oldest, time.time() - started[body])
+            await asyncio.sleep(0.005)
+        print(f"\n{len(started)} renderings in 1.5 s, {misses} misses, oldest copy served {oldest * 1000:.0f} ms")
+        assert misses == 0
+        assert oldest < 0.3
+        assert 4 <= len(started) <= 12 and cache.refreshes == len(started) - 1
+
+    asyncio.run(scenario())
+
+
 def test_concurrent_misses_share_one_rendering() -> None:
     async def scenario() -> None:
         cache = SharedCache("menu", seconds=1.0)

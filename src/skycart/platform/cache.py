@@ -9,11 +9,13 @@ costs a rendering.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import struct
 import time
 from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass
 from typing import Any
 
 from cachetools import TLRUCache
@@ -26,8 +28,23 @@ CacheKey = tuple[str | None, ...]
 _STAMP = struct.Struct(">d")  # the rendering's wall-clock start, ahead of the body in Redis
 
 
-def _expiry(_key: Hashable, entry: tuple[bytes, float], _now: float) -> float:
-    return entry[1]
+# A copy past this share of its life is rendered again in the background while it is still served, so a
+# busy key never expires with requests waiting on its next rendering.
+REFRESH_AT = 0.5
+Render = Callable[[], Awaitable[bytes]]
+
+
+@dataclass(slots=True)
+class _Copy:
+    body: bytes
+    rendered_at: float  # wall clock, when its rendering began
+    expires: float  # monotonic: not served from then on
+    refresh_at: float  # monotonic: the first read from then on renders the next copy
+    render: Render | None  # how to render the next one; None once that has started
+
+
+def _expiry(_key: Hashable, entry: _Copy, _now: float) -> float:
+    return entry.expires
 
 
 def redis_client(settings: Settings) -> Any:
@@ -45,48 +62,75 @@ class SharedCache:
         self.namespace = namespace
         self.seconds = seconds
         self.redis = redis
-        # (body, monotonic time it stops being served)
-        self.local: TLRUCache[CacheKey, tuple[bytes, float]] = TLRUCache(maxsize, ttu=_expiry)
+        self.local: TLRUCache[CacheKey, _Copy] = TLRUCache(maxsize, ttu=_expiry)
         self.renders = 0
+        self.refreshes = 0
         self.shared_hits = 0
         self.shared_errors = 0
         self._filling: SingleFlight[bytes] = SingleFlight()
+        self._refreshing: set[asyncio.Task[None]] = set()
 
     def get(self, key: CacheKey) -> bytes | None:
-        """The body held in this process, if still fresh: no I/O, no await."""
+        """The body held in this process, if still fresh: no I/O, no await. A copy past half its life
+        starts the next rendering in the background and is served meanwhile."""
         entry = self.local.get(key)
-        return entry[0] if entry is not None else None
+        if entry is None:
+            return None
+        if entry.render is not None and time.monotonic() >= entry.refresh_at:
+            self._refresh_soon(key, entry)
+        return entry.body
 
-    async def get_or_render(self, key: CacheKey, render: Callable[[], Awaitable[bytes]]) -> bytes:
+    async def get_or_render(self, key: CacheKey, render: Render) -> bytes:
         body = self.get(key)
         if body is not None:
             return body
         # Concurrent misses of one menu share one Redis read and at most one rendering.
         return await self._filling.do(key, lambda: self._fill(key, render))
 
-    async def _fill(self, key: CacheKey, render: Callable[[], Awaitable[bytes]]) -> bytes:
+    def _refresh_soon(self, key: CacheKey, entry: _Copy) -> None:
+        render, entry.render = entry.render, None  # one refresh per copy
+        if render is None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # read outside the event loop: the copy simply expires
+            return
+        task = loop.create_task(self._refresh(key, render, entry.rendered_at))
+        self._refreshing.add(task)
+        task.add_done_callback(self._refreshing.discard)
+
+    async def _refresh(self, key: CacheKey, render: Render, rendered_at: float) -> None:
+        self.refreshes += 1
+        try:
+            await self._filling.do(key, lambda: self._fill(key, render, newer_than=rendered_at))
+        except Exception as exc:  # the copy expires as it would have; the next miss renders
+            log.warning(f"{self.namespace}_cache_refresh_failed", extra={"error": type(exc).__name__})
+
+    async def _fill(self, key: CacheKey, render: Render, newer_than: float = 0.0) -> bytes:
         caching = self.seconds > 0
         if caching:
-            shared = await self._shared_get(key)
+            shared = await self._shared_get(key, render, newer_than)
             if shared is not None:
                 return shared
         self.renders += 1
         started = time.time()
         body = await render()
         if caching:
-            self._keep(key, body, started)
+            self._keep(key, body, started, render)
             await self._shared_set(key, body, started)
         return body
 
-    def _keep(self, key: CacheKey, body: bytes, rendered_at: float) -> None:
+    def _keep(self, key: CacheKey, body: bytes, rendered_at: float, render: Render) -> None:
         left = rendered_at + self.seconds - time.time()
         if left > 0:
-            self.local[key] = (body, time.monotonic() + left)
+            now = time.monotonic()
+            self.local[key] = _Copy(body, rendered_at, now + left, now + left - self.seconds * (1 - REFRESH_AT), render)
 
     def _redis_key(self, key: CacheKey) -> str:
         return ":".join(("skycart", self.namespace, *(part or "" for part in key)))
 
-    async def _shared_get(self, key: CacheKey) -> bytes | None:
+    async def _shared_get(self, key: CacheKey, render: Render, newer_than: float) -> bytes | None:
+        """A copy another process rendered, if fresh (and, for a refresh, newer than the one held)."""
         if self.redis is None:
             return None
         try:
@@ -97,11 +141,11 @@ class SharedCache:
         if stored is None or len(stored) < _STAMP.size:
             return None
         (rendered_at,) = _STAMP.unpack_from(stored)
-        if time.time() - rendered_at >= self.seconds:
+        if time.time() - rendered_at >= self.seconds or rendered_at <= newer_than:
             return None
         body = stored[_STAMP.size :]
         self.shared_hits += 1
-        self._keep(key, body, rendered_at)
+        self._keep(key, body, rendered_at, render)
         return body
 
     async def _shared_set(self, key: CacheKey, body: bytes, rendered_at: float) -> None:
