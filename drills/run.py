@@ -197,13 +197,13 @@ def _ready(proc: ServerProcess) -> bool:
         return False
 
 
-def _outage(database) -> None:  # noqa: ANN001
+def _outage(database) -> None:
     database.stop()
     time.sleep(10)
     database.start()
 
 
-def _stall(database) -> None:  # noqa: ANN001
+def _stall(database) -> None:
     database.stall()
     time.sleep(5)
     database.resume()

@@ -15,7 +15,7 @@ from tests.metering.cluster import mariadb_url, onboard, operator_key, private_r
 UNLIMITED = {"monthly_request_quota": None, "overage": True, "rate_limit_per_second": "10000", "burst": 10000}
 
 
-def _within(seconds: float, check) -> float:  # noqa: ANN001
+def _within(seconds: float, check) -> float:
     """Poll `check` until true; returns how long it took, failing after `seconds`."""
     started = time.monotonic()
     while True:
@@ -103,7 +103,7 @@ def test_a_warm_menu_runs_no_sql(server: LiveServer, airline: AirlineHandle) -> 
     path = f"/v1/flights/{flight['id']}/menu"
     statements: list[str] = []
 
-    def count(_conn, _cursor, statement, *_args) -> None:  # noqa: ANN001
+    def count(_conn, _cursor, statement, *_args) -> None:
         if request_scope.get() is not None:  # SQL run while serving a request, not by the flusher
             statements.append(statement)
 

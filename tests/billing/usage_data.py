@@ -76,7 +76,7 @@ def closed_month(now: datetime | None = None) -> tuple[datetime, datetime]:
     return month_starts(previous)[0], previous
 
 
-def _in_database(settings: Settings, work) -> None:  # noqa: ANN001
+def _in_database(settings: Settings, work) -> None:
     async def _run() -> None:
         engine = create_engine(settings)
         try:
@@ -92,7 +92,7 @@ def backdate(settings: Settings, code: str, created_at: datetime, plans: list[tu
     """Make an airline created through the API just now one that has existed since `created_at`, on these
     plans from these moments: a past that the API (rightly) lets nobody write."""
 
-    async def _write(session) -> None:  # noqa: ANN001
+    async def _write(session) -> None:
         airline = (await session.execute(select(Airline).where(Airline.code == code))).scalar_one()
         airline.created_at = created_at
         await session.execute(delete(AirlinePlan).where(AirlinePlan.airline_id == airline.id))
@@ -106,7 +106,7 @@ def backdate(settings: Settings, code: str, created_at: datetime, plans: list[tu
 def move_orders(settings: Settings, created_at: dict[str, datetime]) -> None:
     """Date orders placed through the API just now as if placed at these moments."""
 
-    async def _write(session) -> None:  # noqa: ANN001
+    async def _write(session) -> None:
         for order_id, moment in created_at.items():
             await session.execute(update(Order).where(Order.id == order_id).values(created_at=moment))
 

@@ -163,7 +163,7 @@ class _CountingClient:
     def __init__(self) -> None:
         self.signed = 0
 
-    def generate_presigned_url(self, operation: str, Params: dict[str, str], ExpiresIn: int) -> str:  # noqa: N803
+    def generate_presigned_url(self, operation: str, Params: dict[str, str], ExpiresIn: int) -> str:
         self.signed += 1
         return f"https://bucket.example/{Params['Key']}?sig={self.signed}&expires={ExpiresIn}"
 

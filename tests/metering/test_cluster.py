@@ -40,7 +40,7 @@ def _stored(url: str, airlines: list[str]) -> Counter:
 def _fire(jobs: list, workers: int = 8) -> list[httpx.Response]:
     local = threading.local()
 
-    def _send(job):  # noqa: ANN001, ANN202
+    def _send(job):
         base, key, method, path, body = job
         if not hasattr(local, "client"):
             local.client = httpx.Client(timeout=30)

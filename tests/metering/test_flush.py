@@ -36,7 +36,7 @@ def _record(aggregator: UsageAggregator, airline: str, count: int, status: int =
         aggregator.record(airline, "/v1/products", "GET", status, 0.004, 10, 100, True)
 
 
-async def _totals(sessions, model=UsageMinute) -> tuple[int, int]:  # noqa: ANN001
+async def _totals(sessions, model=UsageMinute) -> tuple[int, int]:
     async with sessions() as session:
         row = (await session.execute(select(func.sum(model.requests), func.sum(model.billable)))).one()
         return int(row[0] or 0), int(row[1] or 0)

@@ -26,7 +26,7 @@ from tests.metering.cluster import PrivateMariaDB, onboard, operator_key, privat
 
 
 @pytest.fixture
-def database(tmp_path: Path):  # noqa: ANN201
+def database(tmp_path: Path):
     with private_mariadb(tmp_path / "mariadb") as server:
         upgrade(Settings(database_url=server.url))
         yield server

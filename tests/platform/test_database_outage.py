@@ -44,7 +44,7 @@ def _assert_unavailable(answer: httpx.Response, took: float) -> None:
     assert took < BOUND_SECONDS, f"answered after {took:.1f} s"
 
 
-def _wait_until(check, timeout: float = 30) -> None:  # noqa: ANN001
+def _wait_until(check, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while not check():
         assert time.monotonic() < deadline, "did not recover"
@@ -52,7 +52,7 @@ def _wait_until(check, timeout: float = 30) -> None:  # noqa: ANN001
 
 
 @pytest.fixture
-def database(tmp_path: Path):  # noqa: ANN201
+def database(tmp_path: Path):
     with private_mariadb(tmp_path / "mariadb") as server:
         upgrade(Settings(database_url=server.url))
         yield server
