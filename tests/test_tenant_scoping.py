@@ -10,7 +10,7 @@ import pkgutil
 import re
 
 import skycart
-import skycart.models  # noqa: F401  (every table registered)
+import skycart.models
 from skycart.airlines.models import Airline
 from skycart.platform.db import Base
 
@@ -37,7 +37,7 @@ def _per_airline_tables() -> dict[str, type]:
 def _repository_functions() -> list[tuple[str, object]]:
     found = []
     for info in pkgutil.walk_packages(skycart.__path__, "skycart."):
-        if info.name.rsplit(".", 1)[-1] != "repository":
+        if info.name.rsplit(".", 1)[-1] not in ("repository", "placing"):
             continue
         module = importlib.import_module(info.name)
         for name, function in inspect.getmembers(module, inspect.isfunction):

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     database_pool_timeout_seconds: float = Field(default=2, gt=0, le=60)
     database_connect_timeout_seconds: int = Field(default=2, ge=1, le=60)
     database_statement_timeout_seconds: float = Field(default=2.5, gt=0, le=300)
+    # A statement waits this long for a row another transaction holds (MySQL's innodb_lock_wait_timeout),
+    # then fails cleanly: e.g. a second try with an order's Idempotency-Key while the first still runs.
+    database_lock_wait_seconds: int = Field(default=2, ge=1, le=60)
     # SQLite waits this long for a competing writer before it reports "database is locked".
     sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
     redis_url: str | None = None

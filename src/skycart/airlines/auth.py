@@ -10,7 +10,7 @@ from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 
 from skycart.airlines import service
-from skycart.airlines.service import ROLE_AIRLINE, ROLE_OPERATOR, Principal, hash_key
+from skycart.airlines.service import ROLE_AIRLINE, ROLE_OPERATOR, AirlineFacts, Principal, hash_key
 from skycart.errors import Forbidden, Unauthenticated, database_unavailable, problem_response
 from skycart.platform.db import transaction
 from skycart.platform.runtime import Runtime, get_runtime
@@ -139,5 +139,13 @@ async def _operator(principal: Principal = Depends(current_principal)) -> Princi
     return principal
 
 
+async def _airline_facts(principal: Principal = Depends(current_principal)) -> AirlineFacts:
+    if principal.airline is None:
+        raise Forbidden("this endpoint needs an airline key")
+    return principal.airline
+
+
 AirlineTenant = Annotated[Tenant, Depends(_airline)]
+# The calling airline's currencies and per-seat limits, as its key's cache entry holds them (no SQL).
+AirlineOfKey = Annotated[AirlineFacts, Depends(_airline_facts)]
 OperatorKey = Annotated[Principal, Depends(_operator)]

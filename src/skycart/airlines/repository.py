@@ -37,11 +37,10 @@ async def add(session: AsyncSession, row: Airline | ApiKey) -> None:
     await session.flush()
 
 
-async def key_by_hash(session: AsyncSession, key_hash: str) -> tuple[ApiKey, str | None] | None:
+async def key_by_hash(session: AsyncSession, key_hash: str) -> tuple[ApiKey, Airline | None] | None:
+    """The key with this hash, and the airline it belongs to (None for an operator key)."""
     stmt = (
-        select(ApiKey, Airline.code)
-        .outerjoin(Airline, Airline.id == ApiKey.airline_id)
-        .where(ApiKey.key_hash == key_hash)
+        select(ApiKey, Airline).outerjoin(Airline, Airline.id == ApiKey.airline_id).where(ApiKey.key_hash == key_hash)
     )
     row = (await session.execute(stmt)).first()
     return (row[0], row[1]) if row else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,12 +25,27 @@ ROLE_OPERATOR = "operator"
 
 
 @dataclass(frozen=True, slots=True)
+class AirlineFacts:
+    """What an order needs to know of its airline, kept with the airline's keys in each process's key cache
+    (so a change reaches orders within SKYCART_KEY_CACHE_SECONDS): the currencies it sells in, and its
+    per-seat limits."""
+
+    currencies: tuple[str, ...]
+    seat_limits: Mapping[str, int]
+
+    @classmethod
+    def of(cls, airline: Airline) -> AirlineFacts:
+        return cls(tuple(airline.currencies), dict(airline.settings.get("seat_limits") or {}))
+
+
+@dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: an operator, or an airline (then `tenant` is set)."""
+    """Who is calling: an operator, or an airline (then `tenant` and `airline` are set)."""
 
     key_id: str
     role: str
     tenant: Tenant | None
+    airline: AirlineFacts | None = None
 
 
 def hash_key(plain: str) -> str:
@@ -149,8 +165,9 @@ async def authenticate(session: AsyncSession, *, plain: str) -> Principal | None
     found = await repository.key_by_hash(session, hash_key(plain))
     if found is None:
         return None
-    key, airline_code = found
+    key, airline = found
     if key.revoked_at is not None:
         return None
-    tenant = Tenant(id=key.airline_id, code=airline_code) if key.airline_id and airline_code else None
-    return Principal(key_id=key.id, role=key.role, tenant=tenant)
+    if airline is None:
+        return Principal(key_id=key.id, role=key.role, tenant=None)
+    return Principal(key_id=key.id, role=key.role, tenant=airline.tenant, airline=AirlineFacts.of(airline))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import orjson
 from sqlalchemy.exc import IntegrityError
@@ -73,7 +73,14 @@ async def create_flight(session: AsyncSession, *, tenant: Tenant, data: FlightCr
     return flight
 
 
-def sellable_on(product_restrictions: list[str], flight: Flight) -> bool:
+class Leg(Protocol):
+    """What the sale rules read of a flight: a Flight row, or the checkout's read of one."""
+
+    @property
+    def international(self) -> bool: ...
+
+
+def sellable_on(product_restrictions: list[str], flight: Leg) -> bool:
     """Duty-free goods are sold only on international legs."""
     return flight.international or DUTY_FREE not in product_restrictions
 

@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 
-from skycart.airlines.auth import AirlineTenant
+from skycart.airlines.auth import AirlineOfKey, AirlineTenant
 from skycart.errors import PROBLEM_JSON, IdempotencyKeyRequired, problem_responses
 from skycart.flights.schemas import FlightId, FlightReport
 from skycart.orders import checkout, offline, reports, service
@@ -31,11 +31,14 @@ async def place_order(
     body: OrderCreate,
     request: Request,
     tenant: AirlineTenant,
+    airline: AirlineOfKey,
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
 ) -> Response:
     if not idempotency_key or not idempotency_key.strip():
         raise IdempotencyKeyRequired("send a unique Idempotency-Key header with every new order")
-    answer = await checkout.place_order_once(get_runtime(request), tenant=tenant, key=idempotency_key, data=body)
+    answer = await checkout.place_order_once(
+        get_runtime(request), tenant=tenant, airline=airline, key=idempotency_key, data=body
+    )
     return Response(
         answer.body,
         status_code=answer.status,

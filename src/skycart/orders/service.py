@@ -1,17 +1,17 @@
-"""Orders: taking stock, charging, delivering and cancelling. No HTTP, no commit."""
+"""Orders: the rules an order must pass, what it is written as, delivering and cancelling. No HTTP, no commit."""
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from skycart.airlines import repository as airlines
-from skycart.catalog import repository as catalog
-from skycart.catalog.models import Product
+from skycart.airlines.service import AirlineFacts
 from skycart.errors import (
-    Conflict,
     InvalidTransition,
     LimitExceeded,
     NotFound,
@@ -20,8 +20,7 @@ from skycart.errors import (
     ValidationFailed,
 )
 from skycart.flights import repository as flights
-from skycart.flights.models import Flight
-from skycart.flights.service import get_flight, sellable_on
+from skycart.flights.service import sellable_on
 from skycart.money import to_decimal_string
 from skycart.orders import repository
 from skycart.orders.models import (
@@ -33,10 +32,11 @@ from skycart.orders.models import (
     Order,
     OrderLine,
 )
-from skycart.orders.payments import Authorization, PaymentProvider
+from skycart.orders.placing import ShopFlight, ShopProduct
 from skycart.orders.schemas import OrderCreate, OrderLineOut, OrderOut
 from skycart.platform.db import new_id, utcnow
 from skycart.platform.pagination import Slice, read_slice
+from skycart.platform.payments import Authorization, PaymentProvider
 from skycart.platform.tenancy import Tenant
 
 
@@ -65,14 +65,19 @@ def order_out(order: Order, lines: list[OrderLine]) -> OrderOut:
     )
 
 
-def _check_products(data: OrderCreate, quantities: Counter[str], products: dict[str, Product], flight: object) -> None:
+COUNTED_STATUSES = OPEN_STATUSES + (DELIVERED,)  # what a seat has bought, for its per-seat limits
+
+
+def _check_products(
+    data: OrderCreate, quantities: Counter[str], products: Mapping[str, ShopProduct], flight: ShopFlight
+) -> None:
     unknown = [sku for sku in quantities if sku not in products or not products[sku].active]
     if unknown:
         raise ValidationFailed(f"items: sku {unknown[0]} is not for sale", skus=unknown)
     unpriced = [sku for sku in quantities if data.currency not in products[sku].prices]
     if unpriced:
         raise ValidationFailed(f"items: sku {unpriced[0]} has no price in {data.currency}", skus=unpriced)
-    duty_free = [sku for sku in quantities if not sellable_on(products[sku].restrictions, flight)]  # type: ignore[arg-type]
+    duty_free = [sku for sku in quantities if not sellable_on(products[sku].restrictions, flight)]
     if duty_free:
         raise RestrictedItem(f"{duty_free[0]} is duty-free and sold only on international flights", skus=duty_free)
     aged = [sku for sku in quantities if products[sku].min_age and not data.passenger.age_confirmed]
@@ -82,30 +87,43 @@ def _check_products(data: OrderCreate, quantities: Counter[str], products: dict[
         )
 
 
-async def _check_seat_limits(
-    session: AsyncSession,
-    tenant: Tenant,
-    data: OrderCreate,
-    quantities: Counter[str],
-    products: dict[str, Product],
-    seat_limits: dict[str, int],
-    *,
-    lock: bool = True,
-) -> None:
+def quantities_of(data: OrderCreate) -> Counter[str]:
+    """Units per SKU (an SKU may be listed more than once)."""
+    quantities: Counter[str] = Counter()
+    for item in data.items:
+        quantities[item.sku] += item.quantity
+    return quantities
+
+
+def _wanted(
+    quantities: Counter[str], products: Mapping[str, ShopProduct], seat_limits: Mapping[str, int]
+) -> Counter[str]:
     wanted: Counter[str] = Counter()
     for sku, quantity in quantities.items():
-        for tag in products[sku].restrictions:
-            if tag in seat_limits:
-                wanted[tag] += quantity
-    if not wanted:
-        return
-    # Serialize orders with limited items on this flight so two can't both pass the count.
-    if lock:
-        await flights.get(session, tenant, data.flight_id, lock=True)
+        if sku in products:
+            for tag in products[sku].restrictions:
+                if tag in seat_limits:
+                    wanted[tag] += quantity
+    return wanted
+
+
+def limited_tags(quantities: Counter[str], products: Mapping[str, ShopProduct], airline: AirlineFacts) -> bool:
+    """Whether the order holds items under a per-seat limit (then the seat's earlier lines are counted)."""
+    return bool(_wanted(quantities, products, airline.seat_limits))
+
+
+def _check_seat_limits(
+    data: OrderCreate,
+    quantities: Counter[str],
+    products: Mapping[str, ShopProduct],
+    seat_limits: Mapping[str, int],
+    bought_lines: list[tuple[list[str], int]],
+) -> None:
+    wanted = _wanted(quantities, products, seat_limits)
     bought: Counter[str] = Counter()
-    for line in await repository.seat_lines(session, tenant, data.flight_id, data.seat, OPEN_STATUSES + (DELIVERED,)):
-        for tag in line.restrictions:
-            bought[tag] += line.quantity
+    for restrictions, quantity in bought_lines:
+        for tag in restrictions:
+            bought[tag] += quantity
     for tag, quantity in wanted.items():
         if bought[tag] + quantity > seat_limits[tag]:
             raise LimitExceeded(
@@ -118,101 +136,126 @@ async def _check_seat_limits(
 
 
 @dataclass(frozen=True, slots=True)
-class Priced:
+class CheckedLine:
+    product_id: str
+    sku: str
+    quantity: int
+    unit_price_minor: int
+    restrictions: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedOrder:
     """An order that passed every check, and what it costs: what the payment is authorized for."""
 
     order_id: str
     total_minor: int
+    lines: list[CheckedLine]
+    # Holds items under a per-seat limit: counted again under the flight's lock before it is written.
+    seat_limited: bool
 
 
-async def _checked(
-    session: AsyncSession, tenant: Tenant, data: OrderCreate, *, lock: bool
-) -> tuple[Flight, Counter[str], dict[str, Product]]:
-    flight = await get_flight(session, tenant=tenant, flight_id=data.flight_id)
-    airline = await airlines.get_by_id(session, tenant.id)
-    if airline is None:
-        raise NotFound("airline not found")
+def check_order(
+    data: OrderCreate,
+    airline: AirlineFacts,
+    flight: ShopFlight | None,
+    products: Mapping[str, ShopProduct],
+    quantities: Counter[str],
+    bought_lines: list[tuple[list[str], int]],
+    *,
+    order_id: str | None = None,
+) -> CheckedOrder:
+    """Every rule an order must pass, on what was read for it, in the order the API answers them.
+
+    Stock is checked too, so an order that cannot be served is refused without a payment; the conditional
+    UPDATE when it is written remains what guarantees it.
+    """
+    if flight is None:
+        raise NotFound(f"flight {data.flight_id} not found")
     if data.currency not in airline.currencies:
-        raise ValidationFailed(f"currency: {data.currency} is not one of {airline.currencies}")
-    quantities: Counter[str] = Counter()
-    for item in data.items:
-        quantities[item.sku] += item.quantity
-    products = await catalog.by_skus(session, tenant, quantities)
+        raise ValidationFailed(f"currency: {data.currency} is not one of {list(airline.currencies)}")
     _check_products(data, quantities, products, flight)
-    seat_limits = airline.settings.get("seat_limits") or {}
-    await _check_seat_limits(session, tenant, data, quantities, products, seat_limits, lock=lock)
-    return flight, quantities, products
-
-
-def _total(data: OrderCreate, quantities: Counter[str], products: dict[str, Product]) -> int:
-    return sum(products[sku].prices[data.currency] * quantity for sku, quantity in quantities.items())
-
-
-async def price_order(session: AsyncSession, *, tenant: Tenant, data: OrderCreate) -> Priced:
-    """Every check an order must pass and its total, reading only: run before the payment, taking no locks.
-
-    Stock is checked here too, so an order that cannot be served is refused without a payment; the
-    conditional UPDATE in `place_order` remains what guarantees it.
-    """
-    flight, quantities, products = await _checked(session, tenant, data, lock=False)
-    remaining = {
-        stock.product_id: stock.quantity_loaded - stock.quantity_sold
-        for stock, _product in await flights.stock_with_products(session, tenant, flight.id)
-    }
+    _check_seat_limits(data, quantities, products, airline.seat_limits, bought_lines)
     for sku, quantity in quantities.items():
-        if remaining.get(products[sku].id, 0) < quantity:
-            raise OutOfStock(f"not enough {sku} left on this flight", sku=sku)
-    return Priced(new_id(), _total(data, quantities, products))
-
-
-async def place_order(
-    session: AsyncSession, *, tenant: Tenant, data: OrderCreate, priced: Priced, auth: Authorization, provider: str
-) -> OrderOut:
-    """Take the stock and record the order as paid by `auth`; any failure leaves nothing behind.
-
-    The payment was authorized before this transaction began: the stock rows are locked only for the
-    updates and the insert, never during a provider's round trip. The caller voids the authorization
-    if this fails.
-    """
-    flight, quantities, products = await _checked(session, tenant, data, lock=True)
-    if _total(data, quantities, products) != priced.total_minor:
-        raise Conflict("a price changed while the payment was being authorized; place the order again")
-    # A fixed order of row locks keeps concurrent multi-item orders from deadlocking.
-    for sku in sorted(quantities, key=lambda s: products[s].id):
-        if not await flights.take_stock(session, tenant, flight.id, products[sku].id, quantities[sku]):
+        remaining = products[sku].remaining
+        if remaining is None or remaining < quantity:
             raise OutOfStock(f"not enough {sku} left on this flight", sku=sku)
     lines = [
-        OrderLine(
-            airline_id=tenant.id,
-            order_id=priced.order_id,
+        CheckedLine(
             product_id=products[sku].id,
-            position=position,
             sku=sku,
             quantity=quantity,
             unit_price_minor=products[sku].prices[data.currency],
-            line_total_minor=products[sku].prices[data.currency] * quantity,
             restrictions=list(products[sku].restrictions),
         )
-        for position, (sku, quantity) in enumerate(quantities.items())
+        for sku, quantity in quantities.items()
     ]
-    now = utcnow()
-    order = Order(
-        id=priced.order_id,
-        airline_id=tenant.id,
-        flight_id=flight.id,
+    return CheckedOrder(
+        order_id=order_id or new_id(),
+        total_minor=sum(line.unit_price_minor * line.quantity for line in lines),
+        lines=lines,
+        seat_limited=bool(_wanted(quantities, products, airline.seat_limits)),
+    )
+
+
+def order_rows(
+    order: CheckedOrder, data: OrderCreate, auth: Authorization, provider: str, now: datetime
+) -> tuple[dict[str, Any], list[dict[str, Any]], OrderOut]:
+    """The order's row, its lines' rows, and the answer: all made from the same values once."""
+    status = PAID if auth.status == "approved" else PAID_OFFLINE
+    passenger = data.passenger.model_dump(exclude_none=True)
+    row = {
+        "id": order.order_id,
+        "flight_id": data.flight_id,
+        "seat": data.seat,
+        "currency": data.currency,
+        "total_minor": order.total_minor,
+        "status": status,
+        "payment_provider": provider,
+        "payment_reference": auth.reference,
+        "passenger": passenger,
+        "delivered_at": None,
+        "cancelled_at": None,
+        "created_at": now,
+        "updated_at": now,
+    }
+    lines = [
+        {
+            "id": new_id(),
+            "order_id": order.order_id,
+            "product_id": line.product_id,
+            "position": position,
+            "sku": line.sku,
+            "quantity": line.quantity,
+            "unit_price_minor": line.unit_price_minor,
+            "line_total_minor": line.unit_price_minor * line.quantity,
+            "restrictions": line.restrictions,
+        }
+        for position, line in enumerate(order.lines)
+    ]
+    cur = data.currency
+    out = OrderOut(
+        id=order.order_id,
+        flight_id=data.flight_id,
         seat=data.seat,
-        currency=data.currency,
-        total_minor=priced.total_minor,
-        status=PAID if auth.status == "approved" else PAID_OFFLINE,
-        payment_provider=provider,
-        payment_reference=auth.reference,
-        passenger=data.passenger.model_dump(exclude_none=True),
+        currency=cur,
+        items=[
+            OrderLineOut(
+                sku=line.sku,
+                quantity=line.quantity,
+                unit_price=to_decimal_string(line.unit_price_minor, cur),
+                line_total=to_decimal_string(line.unit_price_minor * line.quantity, cur),
+            )
+            for line in order.lines
+        ],
+        total=to_decimal_string(order.total_minor, cur),
+        status=status,
         created_at=now,
         updated_at=now,
+        delivered_at=None,
+        cancelled_at=None,
     )
-    await repository.add_all(session, [order])
-    await repository.add_all(session, lines)
-    return order_out(order, lines)
+    return row, lines, out
 
 
 async def get_order(session: AsyncSession, *, tenant: Tenant, order_id: str) -> OrderOut:

@@ -7,6 +7,7 @@ rolls back when anything raises. Services never commit.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -15,9 +16,10 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, String, event
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.pool import PoolResetState
 from sqlalchemy.types import TypeDecorator
 from ulid import ULID
 
@@ -86,6 +88,17 @@ class TimestampMixin:
 _RETRYABLE_MYSQL = {1205, 1213}  # lock wait timeout, deadlock
 
 
+LOCK_WAIT_TIMEOUT = 1205
+
+
+def is_lock_wait(exc: BaseException) -> bool:
+    """A statement gave up waiting for a row another transaction holds (SKYCART_DATABASE_LOCK_WAIT_SECONDS)."""
+    orig = getattr(exc, "orig", None)
+    return (
+        isinstance(exc, OperationalError) and orig is not None and bool(orig.args) and orig.args[0] == LOCK_WAIT_TIMEOUT
+    )
+
+
 def is_retryable(exc: BaseException) -> bool:
     """A transient conflict between transactions, safe to retry from the start."""
     if not isinstance(exc, OperationalError):
@@ -108,18 +121,26 @@ def create_engine(settings: Settings) -> AsyncEngine:
         settings.database_url,
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_pool_size,
-        pool_pre_ping=True,
+        # No ping per checkout: connections are recycled before any server timeout, and one idle for
+        # IDLE_PING_SECONDS is pinged when taken (`_ping_if_idle`); a dead one is found by the first
+        # statement, which invalidates the pool's older connections too.
+        pool_pre_ping=False,
         pool_recycle=1800,
         pool_timeout=settings.database_pool_timeout_seconds,
+        # A connection whose transaction was committed or rolled back is returned as it is (no ROLLBACK);
+        # `_reset` rolls back only one returned in the middle of a transaction.
+        pool_reset_on_return=None,
         isolation_level="READ COMMITTED",
         # The driver's read timeout bounds every answer the server owes, a stalled server's included.
         connect_args={
             "connect_timeout": settings.database_connect_timeout_seconds,
             "read_timeout": settings.database_statement_timeout_seconds,
+            "init_command": f"SET SESSION innodb_lock_wait_timeout = {int(settings.database_lock_wait_seconds)}",
         },
         # Errors (and the log lines made of them) never carry the statement's values.
         hide_parameters=True,
     )
+    _reset_and_ping(engine)
     if settings.db_secret_arn:
         _follow_rotation(engine, settings)
     else:
@@ -129,6 +150,33 @@ def create_engine(settings: Settings) -> AsyncEngine:
             return _driver_connect(dialect, cargs, cparams)
 
     return engine
+
+
+# A pooled connection unused this long is pinged when it is taken; one in steady use never is.
+IDLE_PING_SECONDS = 10.0
+
+
+def _reset_and_ping(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "reset")
+    def _reset(dbapi_connection: Any, _record: Any, state: PoolResetState) -> None:
+        if state.terminate_only or state.transaction_was_reset:
+            return
+        dbapi_connection.rollback()
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _checkin(_dbapi_connection: Any, record: Any) -> None:
+        if record is not None:
+            record.info["returned_at"] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        returned = record.info.get("returned_at")
+        if returned is None or time.monotonic() - returned < IDLE_PING_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:  # the pool opens a new connection instead
+            raise DisconnectionError("an idle pooled connection did not answer its ping") from exc
 
 
 ACCESS_DENIED = 1045

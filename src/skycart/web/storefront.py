@@ -188,7 +188,13 @@ async def pay(request: Request, airline: AirlineCode, flight_id: FlightId) -> Re
             payment={"token": _text(form, "token") or ""},
             passenger={"age_confirmed": form.get("age_confirmed") == "on"},
         )
-        answer = await checkout.place_order_once(get_runtime(request), tenant=shop.tenant, key=key[:255], data=data)
+        answer = await checkout.place_order_once(
+            get_runtime(request),
+            tenant=shop.tenant,
+            airline=airlines.AirlineFacts.of(shop.airline),
+            key=key[:255],
+            data=data,
+        )
         status = answer.status
         body = orjson.loads(answer.body)
         error = None if status < 400 else body.get("code", "validation_error")
