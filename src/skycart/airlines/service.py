@@ -84,6 +84,14 @@ async def list_airlines(session: AsyncSession, *, after: str | None, limit: int)
     )
 
 
+async def airline_for(session: AsyncSession, tenant: Tenant) -> Airline:
+    """The airline a tenant is, or 404 (it was deleted meanwhile)."""
+    airline = await repository.get_by_id(session, tenant.id)
+    if airline is None:
+        raise NotFound("airline not found")
+    return airline
+
+
 async def get_airline(session: AsyncSession, *, code: str) -> Airline:
     airline = await repository.get_by_code(session, code)
     if airline is None:

@@ -13,11 +13,10 @@ from typing import TYPE_CHECKING
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from skycart.airlines import repository as airlines
+from skycart.airlines import service as airlines
 from skycart.billing import plans
 from skycart.billing.plans import PlanTerms, current_plan, terms
 from skycart.billing.schemas import AirlinePlanOut, PlanAssign
-from skycart.errors import NotFound
 from skycart.platform.db import transaction
 from skycart.platform.singleflight import SingleFlight
 from skycart.platform.tenancy import Tenant
@@ -49,9 +48,7 @@ class PlanBook:
 
     async def _load(self, tenant: Tenant) -> PlanTerms:
         async with transaction(self.sessions, write=False) as session:
-            airline = await airlines.get_by_id(session, tenant.id)
-            if airline is None:
-                raise NotFound("airline not found")
+            airline = await airlines.airline_for(session, tenant)
             plan, _since = await current_plan(session, airline=airline, default_plan=self.default_plan)
         found = terms(plan)
         self._cache[tenant.code] = (found, time.monotonic() + self.ttl)

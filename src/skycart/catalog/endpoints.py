@@ -10,7 +10,6 @@ from skycart.catalog.models import Product
 from skycart.catalog.schemas import ImportResult, ProductCreate, ProductImages, ProductOut, ProductReplace
 from skycart.errors import PayloadTooLarge, ValidationFailed, problem_responses
 from skycart.platform.assets import AssetStore
-from skycart.platform.db import transaction
 from skycart.platform.jsonbody import StrictJsonRoute
 from skycart.platform.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from skycart.platform.runtime import get_runtime
@@ -105,11 +104,7 @@ _IMAGE_BODY = {
 
 async def _product_for_image(sku: SkuPath, tenant: AirlineTenant, request: Request) -> Product:
     """The product to add to: 404 (or 409 when full) before a byte of the upload is read."""
-    runtime = get_runtime(request)
-    async with transaction(runtime.sessions, write=False) as session:
-        return await images.product_with_room(
-            session, tenant=tenant, sku=sku, max_images=runtime.settings.max_images_per_product
-        )
+    return await images.room_for_image(get_runtime(request), tenant=tenant, sku=sku)
 
 
 async def _image_file(request: Request, _product: Annotated[Product, Depends(_product_for_image)]) -> bytes:
@@ -130,17 +125,7 @@ async def add_product_image(
     data: Annotated[bytes, Depends(_image_file)],
     request: Request,
 ) -> ProductImages:
-    runtime = get_runtime(request)
-    rules = images.ImageRules.from_settings(runtime.settings)
-    return await images.add_image(
-        runtime.sessions,
-        runtime.asset_store(),
-        tenant=tenant,
-        product=product,
-        data=data,
-        rules=rules,
-        workers=runtime.image_workers,
-    )
+    return await images.upload_image(get_runtime(request), tenant=tenant, product=product, data=data)
 
 
 @router.delete(

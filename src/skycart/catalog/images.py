@@ -24,6 +24,7 @@ from skycart.config import Settings
 from skycart.errors import Conflict, NotFound, TooManyImages
 from skycart.platform.assets import AssetStore
 from skycart.platform.db import is_retryable, new_id, transaction
+from skycart.platform.runtime import Runtime
 from skycart.platform.tenancy import Tenant
 
 log = logging.getLogger("skycart.catalog.images")
@@ -178,3 +179,25 @@ async def menu_images(
     keys = {pid: [image.storage_keys[MENU_VARIANT] for image in images] for pid, images in by_product.items()}
     urls = await assets.urls([key for group in keys.values() for key in group])
     return {pid: [urls[key] for key in group] for pid, group in keys.items()}
+
+
+async def room_for_image(runtime: Runtime, *, tenant: Tenant, sku: str) -> Product:
+    """The product an upload goes to: 404, or 409 when it has its most images, before a byte is read."""
+    async with transaction(runtime.sessions, write=False) as session:
+        return await product_with_room(
+            session, tenant=tenant, sku=sku, max_images=runtime.settings.max_images_per_product
+        )
+
+
+async def upload_image(runtime: Runtime, *, tenant: Tenant, product: Product, data: bytes) -> ProductImages:
+    """`add_image` with the running app's image store, limits and decoding slots: what the API and the
+    console both call for an upload."""
+    return await add_image(
+        runtime.sessions,
+        runtime.asset_store(),
+        tenant=tenant,
+        product=product,
+        data=data,
+        rules=ImageRules.from_settings(runtime.settings),
+        workers=runtime.image_workers,
+    )

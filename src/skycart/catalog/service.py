@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from skycart.airlines import repository as airlines
+from skycart.airlines import service as airlines
 from skycart.airlines.models import Airline
 from skycart.catalog import repository
 from skycart.catalog.models import Product
@@ -62,13 +62,6 @@ def check_against_airline(fields: ProductFields, airline: Airline) -> list[tuple
     return problems
 
 
-async def _airline(session: AsyncSession, tenant: Tenant) -> Airline:
-    airline = await airlines.get_by_id(session, tenant.id)
-    if airline is None:
-        raise NotFound("airline not found")
-    return airline
-
-
 def _apply(product: Product, fields: ProductFields) -> None:
     product.name = dict(fields.name)
     product.description = dict(fields.description)
@@ -114,7 +107,7 @@ async def get_product(session: AsyncSession, *, tenant: Tenant, sku: str) -> Pro
 
 async def create_product(session: AsyncSession, *, tenant: Tenant, data: ProductCreate) -> Product:
     """Add a product; its SKU must be new for this airline."""
-    _reject(check_against_airline(data, await _airline(session, tenant)))
+    _reject(check_against_airline(data, await airlines.airline_for(session, tenant)))
     if await repository.by_sku(session, tenant, data.sku):
         raise AlreadyExists(f"product {data.sku} already exists")
     product = Product(airline_id=tenant.id, sku=data.sku)
@@ -129,7 +122,7 @@ async def create_product(session: AsyncSession, *, tenant: Tenant, data: Product
 async def replace_product(session: AsyncSession, *, tenant: Tenant, sku: str, data: ProductFields) -> Product:
     """Replace an existing product's fields as a whole."""
     product = await get_product(session, tenant=tenant, sku=sku)
-    _reject(check_against_airline(data, await _airline(session, tenant)))
+    _reject(check_against_airline(data, await airlines.airline_for(session, tenant)))
     _apply(product, data)
     product.updated_at = utcnow()
     await session.flush()
@@ -155,7 +148,7 @@ async def import_products(
     session: AsyncSession, *, tenant: Tenant, rows: Sequence[ProductCreate | None], row_errors: list[ImportRowError]
 ) -> ImportResult:
     """Create or replace every row, or none: any row error rejects the whole import."""
-    airline = await _airline(session, tenant)
+    airline = await airlines.airline_for(session, tenant)
     errors = list(row_errors)
     seen: dict[str, int] = {}
     for index, row in enumerate(rows, start=1):

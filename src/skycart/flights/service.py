@@ -9,7 +9,7 @@ import orjson
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from skycart.airlines import repository as airlines
+from skycart.airlines import service as airlines
 from skycart.catalog import images as catalog_images
 from skycart.catalog import repository as catalog
 from skycart.catalog.service import localize
@@ -150,9 +150,7 @@ async def menu(
 ) -> Menu:
     """Active products loaded on the flight, priced in one currency, in one language, with image URLs."""
     flight = await get_flight(session, tenant=tenant, flight_id=flight_id)
-    airline = await airlines.get_by_id(session, tenant.id)
-    if airline is None:
-        raise NotFound("airline not found")
+    airline = await airlines.airline_for(session, tenant)
     currency = currency or airline.currencies[0]
     if currency not in airline.currencies:
         raise ValidationFailed(f"currency: {currency} is not one of {airline.currencies}")

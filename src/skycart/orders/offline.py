@@ -18,11 +18,11 @@ import orjson
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from skycart.airlines import repository as airlines
+from skycart.airlines import service as airlines
 from skycart.catalog import repository as catalog
 from skycart.catalog.models import Product
 from skycart.config import Settings
-from skycart.errors import Conflict, NotFound
+from skycart.errors import Conflict
 from skycart.flights import repository as flights
 from skycart.flights.models import Flight, LoadedStock
 from skycart.flights.service import get_flight
@@ -220,9 +220,7 @@ def _lost_a_race(exc: BaseException) -> bool:
 async def sync_sales(session: AsyncSession, *, tenant: Tenant, data: SalesBatch, window: SaleWindow) -> SyncResult:
     """Apply each new sale of the batch once; duplicates change nothing; a rejected sale rejects only itself."""
     flight = await get_flight(session, tenant=tenant, flight_id=data.flight_id)
-    airline = await airlines.get_by_id(session, tenant.id)
-    if airline is None:
-        raise NotFound("airline not found")
+    airline = await airlines.airline_for(session, tenant)
     opens, closes = window.bounds(flight)
     # Nothing before the hour the airline was created, from which its first plan bills.
     opens, now = max(opens, airline.created_at.replace(minute=0, second=0, microsecond=0)), utcnow()

@@ -95,20 +95,9 @@ async def save_product(
 async def add_image(request: Request, sku: SkuPath, user: ConsoleUserDep, tenant: AirlineUser) -> Response:
     check_query_token(request, user)
     runtime = get_runtime(request)
-    async with unit_of_work(request, write=False) as session:
-        product = await images.product_with_room(
-            session, tenant=tenant, sku=sku, max_images=runtime.settings.max_images_per_product
-        )
+    product = await images.room_for_image(runtime, tenant=tenant, sku=sku)
     data = await read_file_field(request, field="file", max_bytes=runtime.settings.max_image_bytes)
-    await images.add_image(
-        runtime.sessions,
-        runtime.asset_store(),
-        tenant=tenant,
-        product=product,
-        data=data,
-        rules=images.ImageRules.from_settings(runtime.settings),
-        workers=runtime.image_workers,
-    )
+    await images.upload_image(runtime, tenant=tenant, product=product, data=data)
     return see_other(f"/console/catalog?notice=image#product-{sku}")
 
 
