@@ -141,32 +141,33 @@ async def claim(conn: AsyncConnection, tenant: Tenant, key: str, digest: str, no
     Inside the order's transaction the new row stays invisible, and its unique key locked, until the
     order commits: a concurrent try with the same key waits for that, then finds the stored answer.
     """
-    row = {
-        "id": new_id(),
-        "airline_id": tenant.id,
-        "key": key,
-        "request_hash": digest,
-        "state": "in_progress",
-        "locked_at": now,
-        "created_at": now,
-    }
-    try:
-        await conn.execute(_CLAIM, row)
-    except IntegrityError:
-        return False
-    return True
+    return await _insert_record(conn, tenant, key, digest, now, state="in_progress")
 
 
 async def record_answer(
     conn: AsyncConnection, tenant: Tenant, key: str, digest: str, status: int, body: str, now: datetime
 ) -> bool:
     """Insert the key's record with its final answer; False when the key has a record already."""
+    return await _insert_record(conn, tenant, key, digest, now, state="done", status=status, body=body)
+
+
+async def _insert_record(
+    conn: AsyncConnection,
+    tenant: Tenant,
+    key: str,
+    digest: str,
+    now: datetime,
+    *,
+    state: str,
+    status: int | None = None,
+    body: str | None = None,
+) -> bool:
     row = {
         "id": new_id(),
         "airline_id": tenant.id,
         "key": key,
         "request_hash": digest,
-        "state": "done",
+        "state": state,
         "response_status": status,
         "response_body": body,
         "locked_at": now,
