@@ -128,7 +128,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
         pool_recycle=1800,
         pool_timeout=settings.database_pool_timeout_seconds,
         # A connection whose transaction was committed or rolled back is returned as it is (no ROLLBACK);
-        # `_reset` rolls back only one returned in the middle of a transaction.
+        # `_reset` rolls back only one returned with a transaction open on the server.
         pool_reset_on_return=None,
         isolation_level="READ COMMITTED",
         # The driver's read timeout bounds every answer the server owes, a stalled server's included.
@@ -160,6 +160,11 @@ def _reset_and_ping(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "reset")
     def _reset(dbapi_connection: Any, _record: Any, state: PoolResetState) -> None:
         if state.terminate_only or state.transaction_was_reset:
+            return
+        # The server says in every answer whether a transaction is open (SERVER_STATUS_IN_TRANS): after a
+        # COMMIT or ROLLBACK it is not, and there is nothing to roll back.
+        in_transaction = getattr(getattr(dbapi_connection, "_connection", None), "get_transaction_status", None)
+        if in_transaction is not None and not in_transaction():
             return
         dbapi_connection.rollback()
 
