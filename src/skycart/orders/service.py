@@ -40,6 +40,15 @@ from skycart.platform.payments import Authorization, PaymentProvider
 from skycart.platform.tenancy import Tenant
 
 
+def _line_out(sku: str, quantity: int, unit_minor: int, total_minor: int, currency: str) -> OrderLineOut:
+    return OrderLineOut(
+        sku=sku,
+        quantity=quantity,
+        unit_price=to_decimal_string(unit_minor, currency),
+        line_total=to_decimal_string(total_minor, currency),
+    )
+
+
 def order_out(order: Order, lines: list[OrderLine]) -> OrderOut:
     cur = order.currency
     return OrderOut(
@@ -47,15 +56,7 @@ def order_out(order: Order, lines: list[OrderLine]) -> OrderOut:
         flight_id=order.flight_id,
         seat=order.seat,
         currency=cur,
-        items=[
-            OrderLineOut(
-                sku=line.sku,
-                quantity=line.quantity,
-                unit_price=to_decimal_string(line.unit_price_minor, cur),
-                line_total=to_decimal_string(line.line_total_minor, cur),
-            )
-            for line in lines
-        ],
+        items=[_line_out(line.sku, line.quantity, line.unit_price_minor, line.line_total_minor, cur) for line in lines],
         total=to_decimal_string(order.total_minor, cur),
         status=order.status,
         created_at=order.created_at,
@@ -240,12 +241,7 @@ def order_rows(
         seat=data.seat,
         currency=cur,
         items=[
-            OrderLineOut(
-                sku=line.sku,
-                quantity=line.quantity,
-                unit_price=to_decimal_string(line.unit_price_minor, cur),
-                line_total=to_decimal_string(line.unit_price_minor * line.quantity, cur),
-            )
+            _line_out(line.sku, line.quantity, line.unit_price_minor, line.unit_price_minor * line.quantity, cur)
             for line in order.lines
         ],
         total=to_decimal_string(order.total_minor, cur),
