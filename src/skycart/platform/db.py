@@ -121,9 +121,8 @@ def create_engine(settings: Settings) -> AsyncEngine:
         settings.database_url,
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_pool_size,
-        # No ping per checkout: connections are recycled before any server timeout, and one idle for
-        # IDLE_PING_SECONDS is pinged when taken (`_ping_if_idle`); a dead one is found by the first
-        # statement, which invalidates the pool's older connections too.
+        # No ping per checkout: connections are recycled before any server timeout; one the server closed
+        # is seen closed when taken, and one idle for IDLE_PING_SECONDS is pinged (`_check_on_checkout`).
         pool_pre_ping=False,
         pool_recycle=1800,
         pool_timeout=settings.database_pool_timeout_seconds,
@@ -156,6 +155,21 @@ def create_engine(settings: Settings) -> AsyncEngine:
 IDLE_PING_SECONDS = 10.0
 
 
+def _closed_by_server(dbapi_connection: Any) -> bool:
+    """Whether the server already closed the connection (a KILL, a restart, a failover), seen without a
+    round trip: the event loop has delivered its end of stream, or bytes nobody asked for, to the driver."""
+    driver = getattr(dbapi_connection, "_connection", None)
+    if driver is None or not hasattr(driver, "_proto"):  # a driver without this state: the first statement finds out
+        return False
+    proto: Any = driver._proto
+    if proto is None:
+        return True
+    try:
+        return bool(proto.eof) or proto.transport is None or proto.length > proto.pos
+    except AttributeError:
+        return False
+
+
 def _reset_and_ping(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "reset")
     def _reset(dbapi_connection: Any, _record: Any, state: PoolResetState) -> None:
@@ -174,7 +188,9 @@ def _reset_and_ping(engine: AsyncEngine) -> None:
             record.info["returned_at"] = time.monotonic()
 
     @event.listens_for(engine.sync_engine, "checkout")
-    def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    def _check_on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        if _closed_by_server(dbapi_connection):  # the pool opens a new connection instead
+            raise DisconnectionError("the server closed this pooled connection")
         returned = record.info.get("returned_at")
         if returned is None or time.monotonic() - returned < IDLE_PING_SECONDS:
             return
