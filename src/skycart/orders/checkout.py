@@ -26,6 +26,7 @@ an order that did not commit. A payment is voided only once its order is known n
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
@@ -180,17 +181,20 @@ async def _checkout(runtime: Runtime, attempt: _Attempt, airline: AirlineFacts, 
                 await conn.commit()  # the reads' snapshot ends; no lock is held while the provider answers
             attempt.order_id = order.order_id
             attempt.payment = await _authorize(runtime, order, data)
-            if not one_transaction:
-                await conn.execution_options(**{WRITE_INTENT: True})  # BEGIN IMMEDIATE: the database's write lock
-            if order.seat_limited:  # counted again under the flight's lock, now that it is held
-                order = await _priced(conn, tenant, airline, data, lock=True, order_id=order.order_id)
-            body = await _write(conn, runtime, attempt, order, data, claimed_here=one_transaction)
-            if body is None:  # SQLite: a concurrent duplicate stored its answer first
-                await conn.rollback()
-                await _void(runtime, attempt)
-                return _replay(await placing.stored_record(conn, tenant, attempt.key), attempt.digest)
-            attempt.body, attempt.committing = body, True
-            await conn.commit()
+            # SQLite: this process's orders queue for the database's write lock here, in turn, instead of
+            # retrying BEGIN IMMEDIATE in the driver's busy handler (whose sleeps made a 2 s p99).
+            async with contextlib.nullcontext() if one_transaction else runtime.sqlite_writes:
+                if not one_transaction:
+                    await conn.execution_options(**{WRITE_INTENT: True})  # BEGIN IMMEDIATE
+                if order.seat_limited:  # counted again under the flight's lock, now that it is held
+                    order = await _priced(conn, tenant, airline, data, lock=True, order_id=order.order_id)
+                body = await _write(conn, runtime, attempt, order, data, claimed_here=one_transaction)
+                if body is None:  # SQLite: a concurrent duplicate stored its answer first
+                    await conn.rollback()
+                    await _void(runtime, attempt)
+                    return _replay(await placing.stored_record(conn, tenant, attempt.key), attempt.digest)
+                attempt.body, attempt.committing = body, True
+                await conn.commit()
             return StoredAnswer(201, body, replayed=False)
         except BaseException as exc:
             if attempt.committing:

@@ -35,6 +35,8 @@ class Runtime:
     assets: AssetStore | None = None
     # Image uploads decoded at once in this process (each may take hundreds of MB while decoding).
     image_workers: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))
+    # On SQLite one writer holds the database at a time: this process's order writes take turns here.
+    sqlite_writes: asyncio.Lock = field(default_factory=asyncio.Lock)
     key_cache: TTLCache[str, Any] = field(init=False)
     # Whose each key was when last looked up (never trusted to authenticate): while the database is
     # away, a refused request is still metered to its airline instead of to `anonymous`.
