@@ -50,20 +50,6 @@ async def stock_with_products(
     return [(row[0], row[1]) for row in await session.execute(stmt)]
 
 
-async def take_stock(session: AsyncSession, tenant: Tenant, flight_id: str, product_id: str, quantity: int) -> bool:
-    """Sell `quantity` units if that many remain: one conditional UPDATE, never read-then-write."""
-    result = await session.execute(
-        scoped_update(tenant, LoadedStock)
-        .where(
-            LoadedStock.flight_id == flight_id,
-            LoadedStock.product_id == product_id,
-            LoadedStock.quantity_loaded - LoadedStock.quantity_sold >= quantity,
-        )
-        .values(quantity_sold=LoadedStock.quantity_sold + quantity)
-    )
-    return cast(CursorResult[Any], result).rowcount == 1
-
-
 async def take_stock_regardless(
     session: AsyncSession, tenant: Tenant, flight_id: str, product_id: str, quantity: int
 ) -> bool:

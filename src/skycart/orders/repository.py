@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import func
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from skycart.orders.models import REVENUE_STATUSES, IdempotencyRecord, OfflineSale, Order, OrderLine
-from skycart.platform.tenancy import Tenant, scoped_columns, scoped_delete, scoped_select, scoped_update
+from skycart.orders.models import REVENUE_STATUSES, OfflineSale, Order, OrderLine
+from skycart.platform.tenancy import Tenant, scoped_columns, scoped_select, scoped_update
 
 
 async def add_all(session: AsyncSession, rows: Sequence[Any]) -> None:
@@ -47,17 +46,6 @@ async def page(
     return list((await session.execute(stmt)).scalars())
 
 
-async def seat_lines(
-    session: AsyncSession, tenant: Tenant, flight_id: str, seat: str, statuses: Sequence[str]
-) -> list[OrderLine]:
-    stmt = (
-        scoped_select(tenant, OrderLine)
-        .join(Order, Order.id == OrderLine.order_id)
-        .where(Order.flight_id == flight_id, Order.seat == seat, Order.status.in_(statuses))
-    )
-    return list((await session.execute(stmt)).scalars())
-
-
 async def transition(
     session: AsyncSession, tenant: Tenant, order_id: str, *, from_statuses: Sequence[str], values: dict[str, Any]
 ) -> bool:
@@ -76,53 +64,6 @@ async def revenue(session: AsyncSession, tenant: Tenant, flight_id: str) -> tupl
     )
     rows = (await session.execute(stmt)).all()
     return sum(r[1] for r in rows), {r[0]: int(r[2] or 0) for r in rows}
-
-
-async def idempotency_record(session: AsyncSession, tenant: Tenant, key: str) -> IdempotencyRecord | None:
-    stmt = scoped_select(tenant, IdempotencyRecord).where(IdempotencyRecord.key == key)
-    return (await session.execute(stmt)).scalar_one_or_none()
-
-
-async def take_over_stale(
-    session: AsyncSession, tenant: Tenant, key: str, *, stale_before: datetime, now: datetime
-) -> bool:
-    result = await session.execute(
-        scoped_update(tenant, IdempotencyRecord)
-        .where(
-            IdempotencyRecord.key == key,
-            IdempotencyRecord.state == "in_progress",
-            IdempotencyRecord.locked_at < stale_before,
-        )
-        .values(locked_at=now)
-    )
-    return cast(CursorResult[Any], result).rowcount == 1
-
-
-async def finish_idempotency(
-    session: AsyncSession, tenant: Tenant, key: str, *, locked_at: datetime, status: int, body: str
-) -> bool:
-    """Store the key's answer; False when the key is no longer this claim's (`locked_at` is its token)."""
-    result = await session.execute(
-        scoped_update(tenant, IdempotencyRecord)
-        .where(
-            IdempotencyRecord.key == key,
-            IdempotencyRecord.state == "in_progress",
-            IdempotencyRecord.locked_at == locked_at,
-        )
-        .values(state="done", response_status=status, response_body=body)
-    )
-    return cast(CursorResult[Any], result).rowcount == 1
-
-
-async def release_idempotency(session: AsyncSession, tenant: Tenant, key: str, *, locked_at: datetime) -> None:
-    """Free the key, unless a later try has taken it over since (its claim has another `locked_at`)."""
-    await session.execute(
-        scoped_delete(tenant, IdempotencyRecord).where(
-            IdempotencyRecord.key == key,
-            IdempotencyRecord.state == "in_progress",
-            IdempotencyRecord.locked_at == locked_at,
-        )
-    )
 
 
 async def offline_sales(session: AsyncSession, tenant: Tenant, client_ids: Sequence[str]) -> dict[str, OfflineSale]:
