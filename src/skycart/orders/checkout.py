@@ -34,7 +34,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from skycart.airlines.service import AirlineFacts
 from skycart.errors import (
@@ -52,6 +51,7 @@ from skycart.orders.schemas import OrderCreate
 from skycart.platform.db import WRITE_INTENT, is_lock_wait, utcnow
 from skycart.platform.payments import Authorization
 from skycart.platform.runtime import Runtime
+from skycart.platform.statements import Statements, statements
 from skycart.platform.tenancy import Tenant
 
 log = logging.getLogger("skycart.orders")
@@ -159,26 +159,26 @@ async def _place_once(
 async def _checkout(runtime: Runtime, attempt: _Attempt, airline: AirlineFacts, data: OrderCreate) -> StoredAnswer:
     one_transaction = not runtime.settings.is_sqlite
     tenant, now = attempt.tenant, utcnow()
-    async with runtime.engine.connect() as conn:
+    async with runtime.engine.connect() as conn, statements(conn) as db:
         try:
             if one_transaction:
                 try:
-                    claimed = await placing.claim(conn, tenant, attempt.key, attempt.digest, now)
+                    claimed = await placing.claim(db, tenant, attempt.key, attempt.digest, now)
                 except Exception as exc:
                     if is_lock_wait(exc):  # the key's first try is still running
                         return _replay(None, attempt.digest)
                     raise
                 attempt.started = True
                 if not claimed:
-                    return _replay(await placing.stored_record(conn, tenant, attempt.key), attempt.digest)
+                    return _replay(await placing.stored_record(db, tenant, attempt.key), attempt.digest)
             else:
-                found = await placing.stored_record(conn, tenant, attempt.key)
+                found = await placing.stored_record(db, tenant, attempt.key)
                 attempt.started = True
                 if found is not None:
                     return _replay(found, attempt.digest)
-            order = await _priced(conn, tenant, airline, data, lock=False)
+            order = await _priced(db, tenant, airline, data, lock=False)
             if not one_transaction:
-                await conn.commit()  # the reads' snapshot ends; no lock is held while the provider answers
+                await db.commit()  # the reads' snapshot ends; no lock is held while the provider answers
             attempt.order_id = order.order_id
             attempt.payment = await _authorize(runtime, order, data)
             # SQLite: this process's orders queue for the database's write lock here, in turn, instead of
@@ -187,14 +187,14 @@ async def _checkout(runtime: Runtime, attempt: _Attempt, airline: AirlineFacts, 
                 if not one_transaction:
                     await conn.execution_options(**{WRITE_INTENT: True})  # BEGIN IMMEDIATE
                 if order.seat_limited:  # counted again under the flight's lock, now that it is held
-                    order = await _priced(conn, tenant, airline, data, lock=True, order_id=order.order_id)
-                body = await _write(conn, runtime, attempt, order, data, claimed_here=one_transaction)
+                    order = await _priced(db, tenant, airline, data, lock=True, order_id=order.order_id)
+                body = await _write(db, runtime, attempt, order, data, claimed_here=one_transaction)
                 if body is None:  # SQLite: a concurrent duplicate stored its answer first
                     await conn.rollback()
                     await _void(runtime, attempt)
-                    return _replay(await placing.stored_record(conn, tenant, attempt.key), attempt.digest)
+                    return _replay(await placing.stored_record(db, tenant, attempt.key), attempt.digest)
                 attempt.body, attempt.committing = body, True
-                await conn.commit()
+                await db.commit()
             return StoredAnswer(201, body, replayed=False)
         except BaseException as exc:
             if attempt.committing:
@@ -206,7 +206,7 @@ async def _checkout(runtime: Runtime, attempt: _Attempt, airline: AirlineFacts, 
 
 
 async def _priced(
-    conn: AsyncConnection,
+    db: Statements,
     tenant: Tenant,
     airline: AirlineFacts,
     data: OrderCreate,
@@ -215,12 +215,12 @@ async def _priced(
     order_id: str | None = None,
 ) -> service.CheckedOrder:
     quantities = service.quantities_of(data)
-    flight, products = await placing.shop(conn, tenant, data.flight_id, quantities)
+    flight, products = await placing.shop(db, tenant, data.flight_id, quantities)
     bought: list[tuple[list[str], int]] = []
     if flight is not None and service.limited_tags(quantities, products, airline):
         if lock:
-            await placing.lock_flight(conn, tenant, flight.id)
-        bought = await placing.seat_lines(conn, tenant, flight.id, data.seat, service.COUNTED_STATUSES)
+            await placing.lock_flight(db, tenant, flight.id)
+        bought = await placing.seat_lines(db, tenant, flight.id, data.seat, service.COUNTED_STATUSES)
     return service.check_order(data, airline, flight, products, quantities, bought, order_id=order_id)
 
 
@@ -234,7 +234,7 @@ async def _authorize(runtime: Runtime, order: service.CheckedOrder, data: OrderC
 
 
 async def _write(
-    conn: AsyncConnection,
+    db: Statements,
     runtime: Runtime,
     attempt: _Attempt,
     order: service.CheckedOrder,
@@ -247,15 +247,15 @@ async def _write(
     tenant = attempt.tenant
     # A fixed order of row locks keeps concurrent multi-item orders from deadlocking.
     for line in sorted(order.lines, key=lambda line: line.product_id):
-        if not await placing.take_stock(conn, tenant, data.flight_id, line.product_id, line.quantity):
+        if not await placing.take_stock(db, tenant, data.flight_id, line.product_id, line.quantity):
             raise OutOfStock(f"not enough {line.sku} left on this flight", sku=line.sku)
     row, lines, out = service.order_rows(order, data, attempt.payment, runtime.payments.name, utcnow())
-    await placing.insert_order(conn, tenant, row, lines)
+    await placing.insert_order(db, tenant, row, lines)
     body = orjson.dumps(out.model_dump(mode="json"))  # built once: the answer, and the key's stored answer
     if claimed_here:
-        await placing.finish(conn, tenant, attempt.key, 201, body.decode())
+        await placing.finish(db, tenant, attempt.key, 201, body.decode())
         return body
-    if await placing.record_answer(conn, tenant, attempt.key, attempt.digest, 201, body.decode(), utcnow()):
+    if await placing.record_answer(db, tenant, attempt.key, attempt.digest, 201, body.decode(), utcnow()):
         return body
     return None
 
@@ -266,10 +266,11 @@ async def _answer_for_good(runtime: Runtime, attempt: _Attempt, refusal: DomainE
     try:
         async with runtime.engine.connect() as conn:
             await conn.execution_options(**{WRITE_INTENT: True})
-            await placing.record_answer(
-                conn, attempt.tenant, attempt.key, attempt.digest, refusal.status, body.decode(), utcnow()
-            )
-            await conn.commit()
+            async with statements(conn) as db:
+                await placing.record_answer(
+                    db, attempt.tenant, attempt.key, attempt.digest, refusal.status, body.decode(), utcnow()
+                )
+                await db.commit()
     except Exception as exc:  # the refusal is answered all the same; a retry decides again
         extra = {"key_hash": _digest(attempt.key), "error": type(exc).__name__}
         log.warning("idempotency_answer_not_stored", extra=extra)
@@ -298,8 +299,8 @@ async def _unknown_outcome(runtime: Runtime, attempt: _Attempt, cause: BaseExcep
 
 async def _settle(runtime: Runtime, attempt: _Attempt) -> bool:
     """Whether the order committed; if it did not, void its payment. The order row is the fact."""
-    async with runtime.engine.connect() as conn:
-        committed = await placing.order_exists(conn, attempt.tenant, attempt.order_id)
+    async with runtime.engine.connect() as conn, statements(conn) as db:
+        committed = await placing.order_exists(db, attempt.tenant, attempt.order_id)
     log.info("order_outcome_settled", extra={"order_id": attempt.order_id, "committed": committed})
     if not committed:
         await _void(runtime, attempt)

@@ -1,6 +1,6 @@
-"""The SQL of placing an order: Core statements built once (SQLAlchemy keeps their compiled form), run on
-the checkout's own connection. Each is scoped to the airline by its bound `airline_id`, taken from the
-`Tenant` every function here receives.
+"""The SQL of placing an order: Core statements built once and compiled once per dialect, run on the
+checkout's own connection (on MySQL straight to the driver: platform.statements). Each is scoped to the
+airline by its bound `airline_id`, taken from the `Tenant` every function here receives.
 
 Per order (one line, MariaDB): the key's claim, one read of the flight with the ordered products and their
 stock, the conditional stock UPDATE, the order and its lines (one multi-row INSERT), the stored answer,
@@ -12,16 +12,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import BindParameter, CursorResult, and_, bindparam, insert, select, update
+from sqlalchemy import BindParameter, and_, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from skycart.catalog.models import Product
 from skycart.flights.models import Flight, LoadedStock
 from skycart.orders.models import IdempotencyRecord, Order, OrderLine
 from skycart.platform.db import new_id
+from skycart.platform.statements import Prepared, Statements
 from skycart.platform.tenancy import Tenant
 
 
@@ -55,16 +55,24 @@ class StoredRecord:
 
 _AIRLINE: BindParameter[str] = bindparam("tenant_id")
 
-_RECORD = select(
-    IdempotencyRecord.request_hash,
-    IdempotencyRecord.state,
-    IdempotencyRecord.response_status,
-    IdempotencyRecord.response_body,
-).where(IdempotencyRecord.airline_id == _AIRLINE, IdempotencyRecord.key == bindparam("key"))
 
-_CLAIM = insert(IdempotencyRecord)
+def _every_column(model: Any) -> list[str]:
+    """An INSERT's columns: all of the table's, each given its value by the caller."""
+    return [column.key for column in model.__table__.columns]
 
-_FINISH = (
+
+_RECORD = Prepared(
+    select(
+        IdempotencyRecord.request_hash,
+        IdempotencyRecord.state,
+        IdempotencyRecord.response_status,
+        IdempotencyRecord.response_body,
+    ).where(IdempotencyRecord.airline_id == _AIRLINE, IdempotencyRecord.key == bindparam("key"))
+)
+
+_CLAIM = Prepared(insert(IdempotencyRecord), columns=_every_column(IdempotencyRecord))
+
+_FINISH = Prepared(
     update(IdempotencyRecord)
     .where(IdempotencyRecord.airline_id == _AIRLINE, IdempotencyRecord.key == bindparam("record_key"))
     .values(state="done", response_status=bindparam("status"), response_body=bindparam("body"))
@@ -72,7 +80,7 @@ _FINISH = (
 
 # The flight, and each ordered product of the airline with its stock on that flight: no row, no flight;
 # a row without product columns, none of the products exists.
-_SHOP = (
+_SHOP = Prepared(
     select(
         Flight.id,
         Flight.international,
@@ -99,11 +107,11 @@ _SHOP = (
     .where(Flight.airline_id == _AIRLINE, Flight.id == bindparam("flight_id"))
 )
 
-_LOCK_FLIGHT = (
+_LOCK_FLIGHT = Prepared(
     select(Flight.id).where(Flight.airline_id == _AIRLINE, Flight.id == bindparam("flight_id")).with_for_update()
 )
 
-_SEAT_LINES = (
+_SEAT_LINES = Prepared(
     select(OrderLine.restrictions, OrderLine.quantity)
     .join(Order, and_(Order.airline_id == OrderLine.airline_id, Order.id == OrderLine.order_id))
     .where(
@@ -114,7 +122,7 @@ _SEAT_LINES = (
     )
 )
 
-_TAKE_STOCK = (
+_TAKE_STOCK = Prepared(
     update(LoadedStock)
     .where(
         LoadedStock.airline_id == _AIRLINE,
@@ -125,34 +133,34 @@ _TAKE_STOCK = (
     .values(quantity_sold=LoadedStock.quantity_sold + bindparam("quantity"))
 )
 
-_ORDER = insert(Order)
-_LINES = insert(OrderLine)
-_ORDER_EXISTS = select(Order.id).where(Order.airline_id == _AIRLINE, Order.id == bindparam("order_id"))
+_ORDER = Prepared(insert(Order), columns=_every_column(Order))
+_LINES = Prepared(insert(OrderLine), columns=_every_column(OrderLine))
+_ORDER_EXISTS = Prepared(select(Order.id).where(Order.airline_id == _AIRLINE, Order.id == bindparam("order_id")))
 
 
-async def stored_record(conn: AsyncConnection, tenant: Tenant, key: str) -> StoredRecord | None:
-    row = (await conn.execute(_RECORD, {"tenant_id": tenant.id, "key": key})).first()
-    return None if row is None else StoredRecord(row[0], row[1], row[2], row[3])
+async def stored_record(db: Statements, tenant: Tenant, key: str) -> StoredRecord | None:
+    rows = await db.rows(_RECORD, {"tenant_id": tenant.id, "key": key})
+    return None if not rows else StoredRecord(*rows[0])
 
 
-async def claim(conn: AsyncConnection, tenant: Tenant, key: str, digest: str, now: datetime) -> bool:
+async def claim(db: Statements, tenant: Tenant, key: str, digest: str, now: datetime) -> bool:
     """Insert the key's record as in progress; False when the key has a record already.
 
     Inside the order's transaction the new row stays invisible, and its unique key locked, until the
     order commits: a concurrent try with the same key waits for that, then finds the stored answer.
     """
-    return await _insert_record(conn, tenant, key, digest, now, state="in_progress")
+    return await _insert_record(db, tenant, key, digest, now, state="in_progress")
 
 
 async def record_answer(
-    conn: AsyncConnection, tenant: Tenant, key: str, digest: str, status: int, body: str, now: datetime
+    db: Statements, tenant: Tenant, key: str, digest: str, status: int, body: str, now: datetime
 ) -> bool:
     """Insert the key's record with its final answer; False when the key has a record already."""
-    return await _insert_record(conn, tenant, key, digest, now, state="done", status=status, body=body)
+    return await _insert_record(db, tenant, key, digest, now, state="done", status=status, body=body)
 
 
 async def _insert_record(
-    conn: AsyncConnection,
+    db: Statements,
     tenant: Tenant,
     key: str,
     digest: str,
@@ -174,68 +182,65 @@ async def _insert_record(
         "created_at": now,
     }
     try:
-        await conn.execute(_CLAIM, row)
+        await db.execute(_CLAIM, row)
     except IntegrityError:
         return False
     return True
 
 
-async def finish(conn: AsyncConnection, tenant: Tenant, key: str, status: int, body: str) -> None:
+async def finish(db: Statements, tenant: Tenant, key: str, status: int, body: str) -> None:
     """Store the final answer on the key this transaction claimed."""
-    await conn.execute(_FINISH, {"tenant_id": tenant.id, "record_key": key, "status": status, "body": body})
+    await db.execute(_FINISH, {"tenant_id": tenant.id, "record_key": key, "status": status, "body": body})
 
 
 async def shop(
-    conn: AsyncConnection, tenant: Tenant, flight_id: str, skus: Iterable[str]
+    db: Statements, tenant: Tenant, flight_id: str, skus: Iterable[str]
 ) -> tuple[ShopFlight | None, dict[str, ShopProduct]]:
     """The flight (None if the airline has none of this id) and the ordered products found, by SKU."""
-    rows = (await conn.execute(_SHOP, {"tenant_id": tenant.id, "flight_id": flight_id, "skus": list(skus)})).all()
+    rows = await db.rows(_SHOP, {"tenant_id": tenant.id, "flight_id": flight_id, "skus": list(skus)})
     if not rows:
         return None, {}
-    flight = ShopFlight(rows[0].id, bool(rows[0].international))
+    flight = ShopFlight(rows[0][0], bool(rows[0][1]))
     products = {
-        row.sku: ShopProduct(
-            id=row.product_id,
-            sku=row.sku,
-            prices=row.prices,
-            min_age=row.min_age,
-            restrictions=list(row.restrictions or []),
-            active=bool(row.active),
-            remaining=None if row.remaining is None else int(row.remaining),
+        sku: ShopProduct(
+            id=product_id,
+            sku=sku,
+            prices=prices,
+            min_age=min_age,
+            restrictions=list(restrictions or []),
+            active=bool(active),
+            remaining=None if remaining is None else int(remaining),
         )
-        for row in rows
-        if row.product_id is not None
+        for _flight, _international, product_id, sku, prices, min_age, restrictions, active, remaining in rows
+        if product_id is not None
     }
     return flight, products
 
 
-async def lock_flight(conn: AsyncConnection, tenant: Tenant, flight_id: str) -> None:
+async def lock_flight(db: Statements, tenant: Tenant, flight_id: str) -> None:
     """Hold the flight's row to the end of the transaction: orders with per-seat limits on it go one by one."""
-    await conn.execute(_LOCK_FLIGHT, {"tenant_id": tenant.id, "flight_id": flight_id})
+    await db.rows(_LOCK_FLIGHT, {"tenant_id": tenant.id, "flight_id": flight_id})
 
 
 async def seat_lines(
-    conn: AsyncConnection, tenant: Tenant, flight_id: str, seat: str | None, statuses: Sequence[str]
+    db: Statements, tenant: Tenant, flight_id: str, seat: str | None, statuses: Sequence[str]
 ) -> list[tuple[list[str], int]]:
     """(restrictions, quantity) of every line the seat bought on the flight in orders of these statuses."""
     params = {"tenant_id": tenant.id, "flight_id": flight_id, "seat": seat, "statuses": list(statuses)}
-    return [(list(row[0] or []), int(row[1])) for row in await conn.execute(_SEAT_LINES, params)]
+    return [(list(restrictions or []), int(quantity)) for restrictions, quantity in await db.rows(_SEAT_LINES, params)]
 
 
-async def take_stock(conn: AsyncConnection, tenant: Tenant, flight_id: str, product_id: str, quantity: int) -> bool:
+async def take_stock(db: Statements, tenant: Tenant, flight_id: str, product_id: str, quantity: int) -> bool:
     """Sell `quantity` units if that many remain: one conditional UPDATE, never read-then-write."""
     params = {"tenant_id": tenant.id, "stock_flight": flight_id, "stock_product": product_id, "quantity": quantity}
-    result = cast(CursorResult[Any], await conn.execute(_TAKE_STOCK, params))
-    return result.rowcount == 1
+    return await db.execute(_TAKE_STOCK, params) == 1
 
 
-async def insert_order(
-    conn: AsyncConnection, tenant: Tenant, order: dict[str, Any], lines: list[dict[str, Any]]
-) -> None:
+async def insert_order(db: Statements, tenant: Tenant, order: dict[str, Any], lines: list[dict[str, Any]]) -> None:
     """The order row, then all its lines in one multi-row INSERT."""
-    await conn.execute(_ORDER, {**order, "airline_id": tenant.id})
-    await conn.execute(_LINES, [{**line, "airline_id": tenant.id} for line in lines])
+    await db.execute(_ORDER, {**order, "airline_id": tenant.id})
+    await db.execute(_LINES, [{**line, "airline_id": tenant.id} for line in lines])
 
 
-async def order_exists(conn: AsyncConnection, tenant: Tenant, order_id: str) -> bool:
-    return (await conn.execute(_ORDER_EXISTS, {"tenant_id": tenant.id, "order_id": order_id})).first() is not None
+async def order_exists(db: Statements, tenant: Tenant, order_id: str) -> bool:
+    return bool(await db.rows(_ORDER_EXISTS, {"tenant_id": tenant.id, "order_id": order_id}))
