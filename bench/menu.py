@@ -104,6 +104,7 @@ class Server:
     url: str
     startup_s: float
     rps: list[float] = field(default_factory=list)
+    p50: list[float] = field(default_factory=list)
     p99: list[float] = field(default_factory=list)
     errors: int = 0
 
@@ -185,8 +186,14 @@ def _tree_pss_mib(pid: int) -> float:
     return total_kib / 1024
 
 
-def _wrk(url: str, key: str, seconds: float, connections: int) -> tuple[float, float, int]:
-    """(requests/s, p99 ms, non-2xx answers and socket errors)."""
+def _latency_ms(out: str, percentile: str) -> float:
+    found = re.search(rf"{percentile}%\s+([\d.]+)(us|ms|s)", out)
+    assert found is not None, f"wrk printed no {percentile}% latency"
+    return float(found.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[found.group(2)]
+
+
+def _wrk(url: str, key: str, seconds: float, connections: int) -> tuple[float, float, float, int]:
+    """(requests/s, p50 ms, p99 ms, non-2xx answers and socket errors)."""
     out = subprocess.run(
         [*_pinned(1), "wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--latency", "-H", f"X-Api-Key: {key}", url],
         capture_output=True,
@@ -194,12 +201,10 @@ def _wrk(url: str, key: str, seconds: float, connections: int) -> tuple[float, f
         check=True,
     ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
-    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     sockets = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     errors = (int(non2xx.group(1)) if non2xx else 0) + (sum(map(int, sockets.groups())) if sockets else 0)
-    return rps, float(p99.group(1)) * scale, errors
+    return rps, _latency_ms(out, "50"), _latency_ms(out, "99"), errors
 
 
 def _metered(database: Path, airline: str) -> int:
@@ -279,7 +284,17 @@ def _tables(
         ),
         title_justify="left",
     )
-    columns = ("server", "bare req/s", "warm req/s", "warm p99 ms", "cold req/s", "warm/bare", "cold/bare")
+    columns = (
+        "server",
+        "bare req/s",
+        "warm req/s",
+        "warm p50 ms",
+        "warm p99 ms",
+        "warm p99/p50",
+        "cold req/s",
+        "warm/bare",
+        "cold/bare",
+    )
     for column in (*columns, "bare p99 ms", "cold p99 ms", "errors"):
         load.add_column(column, justify="left" if column == "server" else "right")
     for name in SERVERS:
@@ -289,7 +304,9 @@ def _tables(
             name,
             _median(bare.rps),
             _median(warm.rps),
+            _median(warm.p50, "{:.2f}"),
             _median(warm.p99, "{:.2f}"),
+            f"{statistics.median(x / y for x, y in zip(warm.p99, warm.p50, strict=True)):.2f}",
             _median(cold.rps),
             f"{statistics.median(warm.rps) / bare_rps:.3f}",
             f"{statistics.median(cold.rps) / bare_rps:.3f}",
@@ -377,13 +394,14 @@ def main() -> None:
             shift = round_no * 5 % len(order)
             for combo in order[shift:] + order[:shift]:
                 server = servers[combo]
-                rps, p99, errors = _wrk(server.url, key, args.seconds, args.connections)
+                rps, p50, p99, errors = _wrk(server.url, key, args.seconds, args.connections)
                 server.rps.append(rps)
+                server.p50.append(p50)
                 server.p99.append(p99)
                 server.errors += errors
                 console.print(
                     f"round {round_no + 1} {server.name:<8} {server.target:<4} "
-                    f"{rps:9.0f} req/s  p99 {p99:6.2f} ms  errors {errors}",
+                    f"{rps:9.0f} req/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  errors {errors}",
                     highlight=False,
                 )
         memory = {name: _tree_pss_mib(servers[(name, "warm")].proc.pid) for name in SERVERS}
