@@ -105,6 +105,9 @@ FINISH_IDEMPOTENCY = (
     "UPDATE idempotency_records SET state=%s, response_status=%s, response_body=%s "
     "WHERE idempotency_records.airline_id = %s AND idempotency_records.`key` = %s"
 )
+INSERT_EVENT = (  # the outbox: order.created, carrying the answer
+    "INSERT INTO events (id, type, data, created_at, dispatched, airline_id) VALUES (%s, %s, %s, %s, %s, %s)"
+)
 PASSENGER = '{"age_confirmed": false}'
 
 
@@ -112,7 +115,7 @@ async def floor_order(db: FloorConnection, ids: FloorIds) -> None:
     """One order as SkyCart places it (orders.checkout.place_order_once).
 
     MariaDB: one transaction: claim the key, read the flight with the products and their stock, (the
-    payment), take the stock, insert the order and its lines, store the answer, COMMIT; no ping, no
+    payment), take the stock, insert the order and its lines and its event, store the answer, COMMIT; no ping, no
     ROLLBACK. SQLite: the key's record and the read in a read transaction, then the writes (the answer
     inserted with them) under BEGIN IMMEDIATE.
     """
@@ -151,6 +154,7 @@ async def floor_order(db: FloorConnection, ids: FloorIds) -> None:
     ]
     await db.insert_rows(INSERT_LINE, lines)
     body = _answer(order_id, flight, ids, total, now)
+    await db.execute(INSERT_EVENT, (_new_id(), "order.created", body, now, False, airline))
     if db.one_transaction:
         await db.execute(FINISH_IDEMPOTENCY, ("done", 201, body, airline, key))
     else:

@@ -26,14 +26,16 @@ ALLOWED: dict[str, set[str]] = {
     "metering": KERNEL | {"platform"},
     # Domains depend one way: airlines <- catalog <- flights <- orders.
     "airlines": KERNEL | {"platform"},
+    # Any domain may record an event (the outbox row is written in the caller's transaction).
+    "events": KERNEL | {"platform", "airlines"},
     "catalog": KERNEL | {"platform", "airlines"},
     "flights": KERNEL | {"platform", "airlines", "catalog"},
-    "orders": KERNEL | {"platform", "airlines", "catalog", "flights"},
+    "orders": KERNEL | {"platform", "airlines", "catalog", "flights", "events"},
     # Billing reads usage (metering's tables) and orders, never writes them; limits read billing's plan terms.
-    "billing": KERNEL | {"platform", "airlines", "metering", "orders"},
-    "limits": KERNEL | {"platform", "airlines", "metering", "billing"},
+    "billing": KERNEL | {"platform", "airlines", "metering", "orders", "events"},
+    "limits": KERNEL | {"platform", "airlines", "metering", "billing", "events"},
     # The console and storefront, through services.
-    "web": KERNEL | {"platform", "airlines", "catalog", "flights", "orders", "billing", "limits"},
+    "web": KERNEL | {"platform", "airlines", "catalog", "flights", "orders", "billing", "limits", "events"},
 }
 # Composition roots: they put the parts together, so they may import any of them.
 ROOTS = {"app", "asgi", "cli", "demo", "lifecycle", "models"}

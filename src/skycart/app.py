@@ -21,6 +21,7 @@ from skycart.billing.endpoints import routers as billing_routers
 from skycart.catalog.endpoints import router as catalog_router
 from skycart.config import OFFLINE_BATCH_BYTES, Settings, get_settings
 from skycart.errors import ServiceUnavailable, install_error_handlers, problem_responses
+from skycart.events.endpoints import router as events_router
 from skycart.flights.endpoints import router as flights_router
 from skycart.flights.fastpath import answer as warm_menu
 from skycart.metering.aggregate import UsageAggregator
@@ -97,7 +98,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         access_log_enabled=settings.access_log,
         answer=warm_menu if settings.menu_cache_seconds > 0 else None,
     )
-    for router in (airlines_admin, airlines_v1, catalog_router, flights_router, orders_router, *billing_routers):
+    for router in (
+        airlines_admin,
+        airlines_v1,
+        catalog_router,
+        flights_router,
+        orders_router,
+        events_router,
+        *billing_routers,
+    ):
         app.include_router(router)
     app.include_router(web.router, include_in_schema=False)
     app.mount(web.STATIC_PREFIX, web.static_files(), name="web-static")

@@ -82,6 +82,8 @@ class Settings(BaseSettings):
     # Unflushed usage rows kept while the database is unreachable; past this the oldest are dropped.
     metering_max_pending_rows: int = Field(default=200_000, ge=100)
     usage_minute_retention_days: int = Field(default=14, ge=1)
+    # Events are listed by GET /v1/events, and their webhook deliveries retried, for this long.
+    events_retention_days: int = Field(default=30, ge=1, le=3650)
     usage_hour_retention_days: int = Field(default=400, ge=1)
     default_plan: str = "standard"
     # A month stays open this long after it ends (late usage, offline sales); then its statement is final.

@@ -4,7 +4,7 @@
 - limits: the limiter, its lease store (Redis or memory) and the exact quota book, and the package guard
   every airline request passes;
 - billing: the plan book (each airline's terms, cached), and housekeeping that closes billing periods;
-- retention of stored usage.
+- retention of stored usage and events.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from skycart.airlines import repository as airlines
 from skycart.billing import repository as billing
 from skycart.billing.closing import close_due
 from skycart.billing.service import PlanBook
+from skycart.events.service import prune as prune_events
 from skycart.limits.guard import AirlineGuard
 from skycart.limits.leases import LeaseStore, MemoryLeaseStore, RedisLeaseStore
 from skycart.limits.limiter import Limiter
@@ -106,3 +107,7 @@ async def _housekeeping_loop(runtime: Runtime) -> None:
             await prune(runtime.sessions, settings)
         except Exception:
             log.exception("usage_prune_failed")
+        try:
+            await prune_events(runtime.sessions, settings)
+        except Exception:
+            log.exception("events_prune_failed")

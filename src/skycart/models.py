@@ -3,6 +3,7 @@
 from skycart.airlines.models import Airline, ApiKey
 from skycart.billing.models import AirlinePlan, ClosedStatement, Plan
 from skycart.catalog.models import Product, ProductImage
+from skycart.events.models import Event
 from skycart.flights.models import Flight, LoadedStock
 from skycart.limits.models import QuotaCounter
 from skycart.metering.models import MeteringFlush, UsageHour, UsageMinute
@@ -14,6 +15,7 @@ __all__ = [
     "AirlinePlan",
     "ApiKey",
     "ClosedStatement",
+    "Event",
     "QuotaCounter",
     "Flight",
     "IdempotencyRecord",

@@ -13,7 +13,8 @@ def test_three_packages_are_seeded_and_standard_is_the_default(admin: httpx.Clie
     plans = {p["code"]: p for p in admin.get("/admin/plans").json()}
     assert {"basic", "standard", "premium"} <= plans.keys()
     standard = plans["standard"]
-    assert {"reports", "offline_sync"} <= set(standard["features"])
+    assert {"reports", "offline_sync", "webhooks"} <= set(standard["features"])
+    assert "webhooks" in plans["premium"]["features"] and "webhooks" not in plans["basic"]["features"]
     assert standard["rate_limit_per_second"] >= 50 and standard["burst"] >= 100
     assert standard["monthly_fee"] == "199.00" and standard["currency"] == "EUR"
 

@@ -30,6 +30,11 @@ FEATURES: dict[str, Feature] = {
             pages=("/console/flights/{flight_id} (report section)",),
         ),
         Feature(
+            "webhooks",
+            "Events pushed to the airline's systems: signed webhooks with retries, and the event log",
+            operations=(("GET", "/v1/events"),),
+        ),
+        Feature(
             "storefront",
             "The passenger storefront pages SkyCart hosts for the airline's flights",
             pages=("/shop/{airline}/{flight_id}",),

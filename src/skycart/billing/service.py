@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from skycart import events
 from skycart.airlines import service as airlines
 from skycart.billing import plans
 from skycart.billing.plans import PlanTerms, current_plan, terms
@@ -130,6 +131,7 @@ async def assign_plan(
 ) -> AirlinePlanOut:
     """`plans.assign_plan`, and this process's cached terms of the airline forgotten when it commits."""
     assigned = await plans.assign_plan(session, airline_code=airline_code, data=data, grace_hours=grace_hours)
+    await _record_change(session, assigned)
     _forget_on_commit(session, book, airline_code)
     return assigned
 
@@ -139,5 +141,12 @@ async def cancel_plan_change(
 ) -> AirlinePlanOut:
     """`plans.cancel_change`, and this process's cached terms of the airline forgotten when it commits."""
     cancelled = await plans.cancel_change(session, airline_code=airline_code, change_id=change_id)
+    await _record_change(session, cancelled)
     _forget_on_commit(session, book, airline_code)
     return cancelled
+
+
+async def _record_change(session: AsyncSession, change: AirlinePlanOut) -> None:
+    """`plan.changed`: a change made, scheduled or withdrawn (then with `cancelled_at`), for the airline's systems."""
+    airline = await airlines.get_airline(session, code=change.airline)
+    await events.record(session, airline.tenant, "plan.changed", change.model_dump(mode="json"))

@@ -3,9 +3,10 @@
 On MariaDB/MySQL the order's transaction, on one connection, is: the key's claim (its row, invisible and
 its unique key locked until the commit), one read of the flight with the ordered products and their stock,
 the payment's authorization (no row of any table locked meanwhile: plain reads under READ COMMITTED take
-no locks), the conditional stock UPDATEs, the order with its lines, the stored answer, COMMIT. A
-concurrent try with the same key waits on the claim and then replays the stored answer, or after
-SKYCART_DATABASE_LOCK_WAIT_SECONDS is answered 409 `idempotency_in_progress`. Because the claim commits
+no locks), the conditional stock UPDATEs, the order with its lines, its `order.created` event (the
+outbox row), the stored answer, COMMIT. A concurrent try with the same key waits on the claim and then
+replays the stored answer, or after SKYCART_DATABASE_LOCK_WAIT_SECONDS is answered 409
+`idempotency_in_progress`. Because the claim commits
 only with the order, a key is never left claimed by a request that failed, timed out or died: its
 transaction is rolled back, and the next try owns the key.
 
@@ -35,6 +36,7 @@ from typing import Any
 
 import orjson
 
+from skycart import events
 from skycart.airlines.service import AirlineFacts
 from skycart.errors import (
     DomainError,
@@ -251,7 +253,9 @@ async def _write(
             raise OutOfStock(f"not enough {line.sku} left on this flight", sku=line.sku)
     row, lines, out = service.order_rows(order, data, attempt.payment, runtime.payments.name, utcnow())
     await placing.insert_order(db, tenant, row, lines)
-    body = orjson.dumps(out.model_dump(mode="json"))  # built once: the answer, and the key's stored answer
+    answer = out.model_dump(mode="json")
+    await events.record(db, tenant, "order.created", answer)
+    body = orjson.dumps(answer)  # built once: the answer, and the key's stored answer
     if claimed_here:
         await placing.finish(db, tenant, attempt.key, 201, body.decode())
         return body

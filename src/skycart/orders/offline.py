@@ -18,6 +18,7 @@ import orjson
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from skycart import events
 from skycart.airlines import service as airlines
 from skycart.catalog import repository as catalog
 from skycart.catalog.models import Product
@@ -30,6 +31,7 @@ from skycart.money import MoneyError, to_minor
 from skycart.orders import repository
 from skycart.orders.models import PAID_OFFLINE, OfflineSale, Order, OrderLine
 from skycart.orders.schemas import OfflineSaleIn, SaleError, SaleResult, SalesBatch, SyncResult
+from skycart.orders.service import order_out
 from skycart.platform.db import is_retryable, new_id, utcnow
 from skycart.platform.tenancy import Tenant
 
@@ -170,6 +172,8 @@ async def _apply(
             await repository.add_all(session, [order])
             await repository.add_all(session, [claim])
             await repository.add_all(session, order_lines)
+            # In the sale's savepoint: a sale undone leaves no event.
+            await events.record(session, tenant, "order.created", order_out(order, order_lines).model_dump(mode="json"))
     except IntegrityError:
         # Another request claimed this client_id since we looked: its sale stands, ours is undone.
         first = (await repository.offline_sales(session, tenant, [sale.client_id])).get(sale.client_id)

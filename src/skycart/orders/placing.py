@@ -3,8 +3,8 @@ checkout's own connection (on MySQL straight to the driver: platform.statements)
 airline by its bound `airline_id`, taken from the `Tenant` every function here receives.
 
 Per order (one line, MariaDB): the key's claim, one read of the flight with the ordered products and their
-stock, the conditional stock UPDATE, the order and its lines (one multi-row INSERT), the stored answer,
-and one COMMIT.
+stock, the conditional stock UPDATE, the order and its lines (one multi-row INSERT), the order's event
+(events.record, on the same connection), the stored answer, and one COMMIT.
 """
 
 from __future__ import annotations

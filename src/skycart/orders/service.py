@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from skycart import events
 from skycart.airlines.service import AirlineFacts
 from skycart.errors import (
     InvalidTransition,
@@ -290,7 +291,7 @@ async def deliver_order(session: AsyncSession, *, tenant: Tenant, order_id: str)
     if order.status == DELIVERED:
         return order
     await _close(session, tenant, order_id, order.status, status=DELIVERED, stamp="delivered_at", verb="delivered")
-    return await get_order(session, tenant=tenant, order_id=order_id)
+    return await _recorded(session, tenant, order_id, "order.delivered")
 
 
 async def cancel_order(session: AsyncSession, *, tenant: Tenant, order_id: str, payments: PaymentProvider) -> OrderOut:
@@ -308,4 +309,11 @@ async def cancel_order(session: AsyncSession, *, tenant: Tenant, order_id: str, 
         await payments.refund(
             payment_reference=order.payment_reference, amount_minor=order.total_minor, currency=order.currency
         )
-    return await get_order(session, tenant=tenant, order_id=order_id)
+    return await _recorded(session, tenant, order_id, "order.cancelled")
+
+
+async def _recorded(session: AsyncSession, tenant: Tenant, order_id: str, event_type: str) -> OrderOut:
+    """The order as it is now, recorded as an event of this type in the same transaction."""
+    order = await get_order(session, tenant=tenant, order_id=order_id)
+    await events.record(session, tenant, event_type, order.model_dump(mode="json"))
+    return order

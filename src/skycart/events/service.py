@@ -1,0 +1,83 @@
+"""Recording events (the outbox) and reading the event log. No HTTP, no commit.
+
+`record` writes the event in the caller's transaction: an order rolled back leaves no event, and a
+committed one always has its event. Deliveries to the airline's webhook endpoints are made from it
+afterwards, outside the request.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from skycart.config import Settings
+from skycart.events import repository
+from skycart.events.models import Event
+from skycart.events.schemas import EventOut
+from skycart.platform.db import new_id, transaction, utcnow
+from skycart.platform.pagination import Slice, read_slice
+from skycart.platform.statements import Statements
+from skycart.platform.tenancy import Tenant
+
+# Every type an event may have (DESIGN.md §4); later domains add theirs here.
+EVENT_TYPES = (
+    "order.created",
+    "order.delivered",
+    "order.cancelled",
+    "preorder.created",
+    "preorder.cancelled",
+    "flight.updated",
+    "flight.cancelled",
+    "flight.closed",
+    "stock.low",
+    "usage.threshold",
+    "plan.changed",
+    "webhook.disabled",
+)
+
+
+async def record(
+    session: AsyncSession | Statements, tenant: Tenant, type: str, data: dict[str, Any], *, now: datetime | None = None
+) -> str:
+    """Write the event in the caller's transaction (a session, or the checkout's own statements); its id."""
+    if type not in EVENT_TYPES:
+        raise ValueError(f"unknown event type {type!r}")
+    event_id = new_id()
+    row = {
+        "id": event_id,
+        "airline_id": tenant.id,
+        "type": type,
+        "data": data,
+        "created_at": now or utcnow(),
+        "dispatched": False,
+    }
+    if isinstance(session, Statements):
+        await session.execute(repository.INSERT, row)
+    else:
+        await session.execute(repository.INSERT.statement, row)
+    return event_id
+
+
+def event_out(event: Event, airline_code: str) -> EventOut:
+    return EventOut(id=event.id, type=event.type, created_at=event.created_at, airline=airline_code, data=event.data)
+
+
+async def list_events(
+    session: AsyncSession, *, tenant: Tenant, after: str | None, limit: int, event_type: str | None
+) -> Slice[EventOut]:
+    """The airline's events in the order they were recorded (of one type, if given), a page at a time."""
+    found = await read_slice(
+        lambda n: repository.page(session, tenant, after=after, limit=n, event_type=event_type),
+        limit=limit,
+        key=lambda event: event.id,
+    )
+    return Slice([event_out(event, tenant.code) for event in found.rows], found.after)
+
+
+async def prune(sessions: async_sessionmaker[AsyncSession], settings: Settings, now: datetime | None = None) -> int:
+    """Drop events older than SKYCART_EVENTS_RETENTION_DAYS; how many went."""
+    before = (now or utcnow()) - timedelta(days=settings.events_retention_days)
+    async with transaction(sessions) as session:
+        return await repository.delete_before(session, before)
