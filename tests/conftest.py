@@ -22,6 +22,8 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from cryptography.fernet import Fernet
+from pydantic import SecretStr
 
 from skycart.airlines import service as airline_service
 from skycart.app import create_app
@@ -32,6 +34,8 @@ from skycart.platform.migrate import upgrade
 MARIADB_URL = os.environ.get("SKYCART_TEST_MARIADB_URL", "mysql+asyncmy://root@127.0.0.1:3306")
 BACKENDS = ("sqlite", "mariadb")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+# A sealing key made for this test run only.
+WEBHOOK_SECRETS_KEY = Fernet.generate_key().decode()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -129,6 +133,10 @@ def app_server(database_url: str, backend: str, assets_dir: Path) -> Iterator[Li
         metering_flush_seconds=0.3,
         access_log=False,
         assets_dir=assets_dir,
+        # Webhook receivers in tests listen on 127.0.0.1 over plain HTTP (tests/events check the guard).
+        webhook_secrets_keys=SecretStr(WEBHOOK_SECRETS_KEY),
+        webhooks_allow_http=True,
+        webhooks_allow_private=True,
     )
     upgrade(settings)
     with serving(settings, backend) as live:

@@ -21,6 +21,8 @@ from sqlalchemy import select
 
 from skycart.catalog.models import Product, ProductImage
 from skycart.cli import run_in_transaction
+from skycart.events.models import Event, WebhookDelivery
+from skycart.platform.db import new_id
 from tests.conftest import AirlineHandle, LiveServer, assert_problem, order_body, product_body
 
 SKU = "iso-water-01"
@@ -32,6 +34,8 @@ MISSING = {
     "flight_id": "01J00000000000000000000001",
     "order_id": "01J00000000000000000000002",
     "image_id": "01J00000000000000000000003",
+    "webhook_id": "01J00000000000000000000004",
+    "delivery_id": "01J00000000000000000000005",
 }
 
 PRODUCT_REPLACEMENT = {
@@ -71,6 +75,12 @@ ATTEMPTS: list[tuple[str, str, Any]] = [
     ("POST", "/v1/orders", order_body("{flight_id}", {"{sku}": 1}, currency="EUR")),
     ("POST", "/v1/orders", order_body("{flight_id}", {B_SKU: 1}, currency="EUR")),
     ("POST", "/v1/sync/sales", {"flight_id": "{flight_id}", "sales": [OFFLINE_SALE]}),
+    ("GET", "/v1/webhooks/{webhook_id}", None),
+    ("PATCH", "/v1/webhooks/{webhook_id}", {"enabled": False, "url": "http://127.0.0.1:9/taken"}),
+    ("DELETE", "/v1/webhooks/{webhook_id}", None),
+    ("POST", "/v1/webhooks/{webhook_id}/secret", None),
+    ("GET", "/v1/webhooks/{webhook_id}/deliveries", None),
+    ("POST", "/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/retry", None),
 ]
 
 # Parametrized by something other than a resource of the caller's (a month): each answers the caller's own.
@@ -87,6 +97,9 @@ A_VIEWS = [
     "/v1/flights/{flight_id}/report",
     "/v1/orders/{order_id}",
     "/v1/orders?flight_id={flight_id}",
+    "/v1/webhooks/{webhook_id}",
+    "/v1/webhooks/{webhook_id}/deliveries",
+    "/v1/events",
 ]
 
 
@@ -94,7 +107,7 @@ A_VIEWS = [
 class World:
     a: AirlineHandle
     b: AirlineHandle
-    ids: dict[str, str]  # A's sku, flight_id, order_id and image_id
+    ids: dict[str, str]  # A's sku, flight_id, order_id, image_id, webhook_id and delivery_id
     b_flight_id: str
 
 
@@ -127,6 +140,32 @@ def add_image_row(server: LiveServer, airline_id: str, sku: str) -> str:
     return run_in_transaction(server.settings, _add)
 
 
+def add_delivery_row(server: LiveServer, airline_id: str, webhook_id: str) -> str:
+    """A failed delivery of one of A's events to A's endpoint, written straight to the database."""
+
+    async def _add(session: Any) -> str:
+        now = datetime.now(UTC)
+        event = Event(id=new_id(), airline_id=airline_id, type="plan.changed", data={}, created_at=now, dispatched=True)
+        session.add(event)
+        await session.flush()
+        delivery = WebhookDelivery(
+            airline_id=airline_id,
+            endpoint_id=webhook_id,
+            event_id=event.id,
+            event_type=event.type,
+            ordering_key=event.id,
+            status="failed",
+            attempts=8,
+            next_attempt_at=now,
+            created_at=now,
+        )
+        session.add(delivery)
+        await session.flush()
+        return delivery.id
+
+    return run_in_transaction(server.settings, _add)
+
+
 @pytest.fixture
 def world(server: LiveServer, make_airline: Any) -> World:
     a = make_airline(name="Alpha Isolation Air", currencies=CURRENCIES)
@@ -138,9 +177,19 @@ def world(server: LiveServer, make_airline: Any) -> World:
     assert placed.status_code == 201, placed.text
     order = placed.json()
     assert order["status"] == "paid"
+    webhook = a.client.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/hooks", "events": ["plan.changed"]})
+    assert webhook.status_code == 201, webhook.text
+    delivery_id = add_delivery_row(server, a.data["id"], webhook.json()["id"])
     b.product(B_SKU)
     b_flight = b.flight(international=True, stock={B_SKU: 5})
-    ids = {"sku": SKU, "flight_id": flight["id"], "order_id": order["id"], "image_id": image_id}
+    ids = {
+        "sku": SKU,
+        "flight_id": flight["id"],
+        "order_id": order["id"],
+        "image_id": image_id,
+        "webhook_id": webhook.json()["id"],
+        "delivery_id": delivery_id,
+    }
     return World(a, b, ids, b_flight["id"])
 
 

@@ -102,6 +102,12 @@ class Settings(BaseSettings):
     access_log: bool = True
     # EMF lines (CloudWatch metrics extracted from log lines): only where a log group extracts them (ECS).
     emf_metrics: bool = False
+    # Webhooks. Their signing secrets are sealed (Fernet) with these keys, comma-separated, the first
+    # sealing new ones; without any, a key file next to a SQLite database is made and used.
+    webhook_secrets_keys: SecretStr | None = None
+    # Development and tests only: deliver to http:// URLs, and to loopback or private addresses.
+    webhooks_allow_http: bool = False
+    webhooks_allow_private: bool = False
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1)

@@ -199,6 +199,18 @@ class PlanChangeInEffect(DomainError):
     title = "Plan change already in effect"
 
 
+class WebhookUrlRefused(DomainError):
+    status = 422
+    code = "webhook_url_refused"
+    title = "Webhook URL refused"
+
+
+class WebhooksNotConfigured(DomainError):
+    status = 503
+    code = "webhooks_not_configured"
+    title = "Webhooks are not configured on this platform"
+
+
 class ServiceUnavailable(DomainError):
     status = 503
     code = "service_unavailable"

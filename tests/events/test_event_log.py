@@ -9,7 +9,7 @@ from typing import Any, get_args
 
 import httpx
 
-from skycart.events.endpoints import EventType
+from skycart.events.schemas import EventType
 from skycart.events.service import EVENT_TYPES, prune, record
 from skycart.platform.db import create_engine, create_sessionmaker, transaction, utcnow
 from skycart.platform.tenancy import Tenant

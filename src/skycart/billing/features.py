@@ -32,7 +32,17 @@ FEATURES: dict[str, Feature] = {
         Feature(
             "webhooks",
             "Events pushed to the airline's systems: signed webhooks with retries, and the event log",
-            operations=(("GET", "/v1/events"),),
+            operations=(
+                ("GET", "/v1/events"),
+                ("POST", "/v1/webhooks"),
+                ("GET", "/v1/webhooks"),
+                ("GET", "/v1/webhooks/{webhook_id}"),
+                ("PATCH", "/v1/webhooks/{webhook_id}"),
+                ("DELETE", "/v1/webhooks/{webhook_id}"),
+                ("POST", "/v1/webhooks/{webhook_id}/secret"),
+                ("GET", "/v1/webhooks/{webhook_id}/deliveries"),
+                ("POST", "/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/retry"),
+            ),
         ),
         Feature(
             "storefront",

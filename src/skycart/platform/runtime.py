@@ -15,6 +15,7 @@ from skycart.config import Settings
 from skycart.platform.assets import AssetStore
 from skycart.platform.cache import SharedCache, redis_client
 from skycart.platform.payments import PaymentProvider
+from skycart.platform.sealing import Sealer, sealer_for
 from skycart.platform.singleflight import SingleFlight
 from skycart.platform.tenancy import Tenant
 
@@ -46,11 +47,14 @@ class Runtime:
     # Pre-serialized flight menus, in this process and (with Redis) shared, fresh for `menu_cache_seconds`.
     menus: SharedCache = field(init=False)
     single_flight: SingleFlight[Any] = field(default_factory=SingleFlight)
+    # Seals webhook signing secrets (None when no key is configured: webhooks answer 503 then).
+    sealer: Sealer | None = field(init=False)
 
     def __post_init__(self) -> None:
         self.key_cache = TTLCache(maxsize=10_000, ttl=self.settings.key_cache_seconds or 0.001)
         self.redis = redis_client(self.settings)
         self.menus = SharedCache("menu", seconds=self.settings.menu_cache_seconds, redis=self.redis)
+        self.sealer = sealer_for(self.settings)
 
     def asset_store(self) -> AssetStore:
         """`assets`, which the app's start-up always sets."""
