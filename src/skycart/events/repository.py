@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from skycart.events.models import Event, WebhookDelivery, WebhookEndpoint
 from skycart.platform.statements import Prepared
-from skycart.platform.tenancy import Tenant, scoped_select
+from skycart.platform.tenancy import Tenant, scoped_delete, scoped_select
 
 INSERT = Prepared(insert(Event), columns=[column.key for column in Event.__table__.columns])
 
@@ -25,7 +25,7 @@ async def page(
     return list((await session.execute(stmt)).scalars())
 
 
-async def delete_before(session: AsyncSession, before: datetime) -> int:
+async def delete_of_all_airlines_before(session: AsyncSession, before: datetime) -> int:
     result = await session.execute(delete(Event).where(Event.created_at < before))
     return int(getattr(result, "rowcount", 0) or 0)
 
@@ -49,9 +49,10 @@ async def add(session: AsyncSession, row: WebhookEndpoint) -> None:
     await session.flush()
 
 
-async def remove(session: AsyncSession, row: WebhookEndpoint) -> None:
-    await session.delete(row)
-    await session.flush()
+async def remove(session: AsyncSession, tenant: Tenant, endpoint_id: str) -> bool:
+    """Delete the endpoint (its deliveries and their attempts go with it)."""
+    result = await session.execute(scoped_delete(tenant, WebhookEndpoint).where(WebhookEndpoint.id == endpoint_id))
+    return int(getattr(result, "rowcount", 0) or 0) == 1
 
 
 async def delivery(session: AsyncSession, tenant: Tenant, endpoint_id: str, delivery_id: str) -> WebhookDelivery | None:

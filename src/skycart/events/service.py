@@ -80,4 +80,4 @@ async def prune(sessions: async_sessionmaker[AsyncSession], settings: Settings, 
     """Drop events older than SKYCART_EVENTS_RETENTION_DAYS; how many went."""
     before = (now or utcnow()) - timedelta(days=settings.events_retention_days)
     async with transaction(sessions) as session:
-        return await repository.delete_before(session, before)
+        return await repository.delete_of_all_airlines_before(session, before)

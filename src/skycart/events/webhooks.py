@@ -113,7 +113,8 @@ async def update_webhook(
 
 
 async def delete_webhook(session: AsyncSession, *, tenant: Tenant, webhook_id: str) -> None:
-    await repository.remove(session, await _endpoint(session, tenant, webhook_id))
+    if not await repository.remove(session, tenant, webhook_id):
+        raise NotFound(f"webhook {webhook_id} not found")
 
 
 async def rotate_secret(
