@@ -33,7 +33,9 @@ def test_features_are_listed_with_what_each_gates(admin: httpx.Client) -> None:
     response = admin.get("/admin/features")
     assert response.status_code == 200, response.text
     features = {f["code"]: f for f in response.json()}
-    assert set(features) == {"offline_sync", "reports", "storefront"}
+    assert set(features) == {"offline_sync", "reports", "storefront", "webhooks"}
+    assert "GET /v1/events" in features["webhooks"]["operations"]
+    assert "POST /v1/webhooks/{webhook_id}/deliveries/{delivery_id}/retry" in features["webhooks"]["operations"]
     assert features["offline_sync"]["operations"] == ["POST /v1/sync/sales"]
     assert features["reports"]["operations"] == ["GET /v1/flights/{flight_id}/report"]
     assert features["storefront"]["pages"] == ["/shop/{airline}/{flight_id}"]
