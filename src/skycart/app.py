@@ -21,6 +21,7 @@ from skycart.billing.endpoints import routers as billing_routers
 from skycart.catalog.endpoints import router as catalog_router
 from skycart.config import OFFLINE_BATCH_BYTES, Settings, get_settings
 from skycart.errors import ServiceUnavailable, install_error_handlers, problem_responses
+from skycart.events.delivery import DeliveryCollector
 from skycart.events.endpoints import router as events_router
 from skycart.flights.endpoints import router as flights_router
 from skycart.flights.fastpath import answer as warm_menu
@@ -152,6 +153,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         started: lifecycle.Started = runtime.lifecycle
         registry = CollectorRegistry(auto_describe=False)
         registry.register(UsageCollector(started.aggregator, started.flusher, started.limiter, runtime.menus))
+        if started.deliveries is not None:
+            registry.register(DeliveryCollector(started.deliveries))
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return app

@@ -108,6 +108,14 @@ class Settings(BaseSettings):
     # Development and tests only: deliver to http:// URLs, and to loopback or private addresses.
     webhooks_allow_http: bool = False
     webhooks_allow_private: bool = False
+    # After the n-th failed attempt a delivery waits the n-th of these (then the last, again and again),
+    # each with up to 20 % of jitter, until `webhook_give_up_seconds` after it was made: then it is failed.
+    webhook_retry_seconds: list[float] = Field(default=[5, 30, 120, 600, 3600, 10800], min_length=1)
+    webhook_give_up_seconds: float = Field(default=24 * 3600, gt=0)
+    # An endpoint whose every delivery failed for this long is disabled.
+    webhook_disable_after_seconds: float = Field(default=24 * 3600, gt=0)
+    # How often an idle process looks for events to dispatch and deliveries due.
+    webhook_poll_seconds: float = Field(default=0.5, gt=0, le=60)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1)

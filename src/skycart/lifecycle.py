@@ -18,6 +18,7 @@ from skycart.airlines import repository as airlines
 from skycart.billing import repository as billing
 from skycart.billing.closing import close_due
 from skycart.billing.service import PlanBook
+from skycart.events.delivery import DeliveryWorker
 from skycart.events.service import prune as prune_events
 from skycart.limits.guard import AirlineGuard
 from skycart.limits.leases import LeaseStore, MemoryLeaseStore, RedisLeaseStore
@@ -41,6 +42,8 @@ class Started:
     flusher: Flusher
     limiter: Limiter
     plans: PlanBook
+    # Posts events to webhook endpoints (None when webhooks are not configured).
+    deliveries: DeliveryWorker | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
@@ -72,12 +75,17 @@ async def start(runtime: Runtime, aggregator: UsageAggregator) -> Started:
     runtime.airline_guard = AirlineGuard(plans, limiter if settings.limits_enabled else None)
     runtime.lifecycle = started
     flusher.start()
+    if runtime.sealer is not None:
+        started.deliveries = DeliveryWorker(runtime.sessions, settings, runtime.sealer)
+        started.deliveries.start()
     started._tasks.append(asyncio.create_task(_settle_loop(limiter, settings.metering_flush_seconds)))
     started._tasks.append(asyncio.create_task(_housekeeping_loop(runtime)))
     return started
 
 
 async def stop(started: Started) -> None:
+    if started.deliveries is not None:  # first: an attempt in flight is finished or given back
+        await started.deliveries.stop()
     for task in started._tasks:
         task.cancel()
     await asyncio.gather(*started._tasks, return_exceptions=True)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, insert
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
+from skycart.airlines.models import Airline
 from skycart.events.models import Event, WebhookDelivery, WebhookEndpoint
 from skycart.platform.statements import Prepared
 from skycart.platform.tenancy import Tenant, scoped_delete, scoped_select
@@ -77,3 +79,90 @@ async def deliveries_page(
     if after:
         stmt = stmt.where(WebhookDelivery.id < after)
     return list((await session.execute(stmt)).scalars())
+
+
+# The delivery worker's reads and writes span every airline: each claims what is due, whoever's it is.
+
+
+async def undispatched_of_all_airlines(session: AsyncSession, limit: int) -> list[Event]:
+    """Recorded events not yet turned into deliveries, oldest first; each claimed by one process only."""
+    stmt = (
+        select(Event)
+        .where(Event.dispatched.is_(False))
+        .order_by(Event.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def enabled_endpoints_of_all_airlines(session: AsyncSession, airline_ids: list[str]) -> list[WebhookEndpoint]:
+    stmt = select(WebhookEndpoint).where(WebhookEndpoint.airline_id.in_(airline_ids), WebhookEndpoint.enabled.is_(True))
+    return list((await session.execute(stmt)).scalars())
+
+
+async def mark_dispatched_of_all_airlines(session: AsyncSession, event_ids: list[str]) -> None:
+    await session.execute(update(Event).where(Event.id.in_(event_ids)).values(dispatched=True))
+
+
+async def due_of_all_airlines(session: AsyncSession, now: datetime, limit: int) -> list[WebhookDelivery]:
+    """Pending deliveries due now that no process holds, each the oldest pending one of its endpoint and
+    ordering key (so one order's events reach an endpoint in the order they were recorded); claimed
+    with SKIP LOCKED, so concurrent processes take different ones."""
+    earlier = aliased(WebhookDelivery)
+    blocked = (
+        select(earlier.id)
+        .where(
+            earlier.endpoint_id == WebhookDelivery.endpoint_id,
+            earlier.ordering_key == WebhookDelivery.ordering_key,
+            earlier.status == "pending",
+            earlier.id < WebhookDelivery.id,
+        )
+        .exists()
+    )
+    stmt = (
+        select(WebhookDelivery)
+        .where(
+            WebhookDelivery.status == "pending",
+            WebhookDelivery.next_attempt_at <= now,
+            or_(WebhookDelivery.claimed_until.is_(None), WebhookDelivery.claimed_until < now),
+            WebhookDelivery.endpoint_id.in_(select(WebhookEndpoint.id).where(WebhookEndpoint.enabled.is_(True))),
+            ~blocked,
+        )
+        .order_by(WebhookDelivery.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def endpoints_by_id_of_all_airlines(session: AsyncSession, ids: list[str]) -> dict[str, WebhookEndpoint]:
+    rows = (await session.execute(select(WebhookEndpoint).where(WebhookEndpoint.id.in_(ids)))).scalars()
+    return {row.id: row for row in rows}
+
+
+async def events_by_id_of_all_airlines(session: AsyncSession, ids: list[str]) -> dict[str, tuple[Event, str]]:
+    """Each event with its airline's code."""
+    stmt = select(Event, Airline.code).join(Airline, Airline.id == Event.airline_id).where(Event.id.in_(ids))
+    return {event.id: (event, code) for event, code in (await session.execute(stmt)).all()}
+
+
+async def oldest_due_of_all_airlines(session: AsyncSession, now: datetime) -> datetime | None:
+    """When the longest-waiting due delivery became due (the delivery lag's start)."""
+    stmt = select(func.min(WebhookDelivery.next_attempt_at)).where(
+        WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now
+    )
+    return (await session.execute(stmt)).scalar()
+
+
+async def delivery_of_all_airlines(session: AsyncSession, delivery_id: str) -> WebhookDelivery | None:
+    return await session.get(WebhookDelivery, delivery_id, populate_existing=True)
+
+
+async def release_of_all_airlines(session: AsyncSession, delivery_ids: list[str]) -> None:
+    """Give back deliveries a stopping process held, for another process to attempt now."""
+    await session.execute(
+        update(WebhookDelivery)
+        .where(WebhookDelivery.id.in_(delivery_ids), WebhookDelivery.status == "pending")
+        .values(claimed_until=None)
+    )
