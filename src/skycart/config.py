@@ -114,6 +114,8 @@ class Settings(BaseSettings):
     webhook_give_up_seconds: float = Field(default=24 * 3600, gt=0)
     # An endpoint whose every delivery failed for this long is disabled.
     webhook_disable_after_seconds: float = Field(default=24 * 3600, gt=0)
+    # How often a process checks airlines' usage against the 80 % and 100 % quota thresholds.
+    usage_alert_seconds: float = Field(default=60, gt=0, le=3600)
     # How often an idle process looks for events to dispatch and deliveries due.
     webhook_poll_seconds: float = Field(default=0.5, gt=0, le=60)
     host: str = "127.0.0.1"

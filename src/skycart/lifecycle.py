@@ -16,6 +16,7 @@ from datetime import datetime
 
 from skycart.airlines import repository as airlines
 from skycart.billing import repository as billing
+from skycart.billing.alerts import record_usage_thresholds
 from skycart.billing.closing import close_due
 from skycart.billing.service import PlanBook
 from skycart.events.delivery import DeliveryWorker
@@ -80,6 +81,7 @@ async def start(runtime: Runtime, aggregator: UsageAggregator) -> Started:
         started.deliveries.start()
     started._tasks.append(asyncio.create_task(_settle_loop(limiter, settings.metering_flush_seconds)))
     started._tasks.append(asyncio.create_task(_housekeeping_loop(runtime)))
+    started._tasks.append(asyncio.create_task(_usage_alert_loop(runtime)))
     return started
 
 
@@ -97,6 +99,16 @@ async def _settle_loop(limiter: Limiter, interval: float) -> None:
     while True:
         await asyncio.sleep(interval)
         await limiter.settle()
+
+
+async def _usage_alert_loop(runtime: Runtime) -> None:
+    settings = runtime.settings
+    while True:
+        await asyncio.sleep(settings.usage_alert_seconds)
+        try:
+            await record_usage_thresholds(runtime.sessions, default_plan=settings.default_plan)
+        except Exception:
+            log.exception("usage_thresholds_failed")
 
 
 async def _housekeeping_loop(runtime: Runtime) -> None:

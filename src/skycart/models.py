@@ -3,7 +3,7 @@
 from skycart.airlines.models import Airline, ApiKey
 from skycart.billing.models import AirlinePlan, ClosedStatement, Plan
 from skycart.catalog.models import Product, ProductImage
-from skycart.events.models import Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from skycart.events.models import Event, EventOnce, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from skycart.flights.models import Flight, LoadedStock
 from skycart.limits.models import QuotaCounter
 from skycart.metering.models import MeteringFlush, UsageHour, UsageMinute
@@ -16,6 +16,7 @@ __all__ = [
     "ApiKey",
     "ClosedStatement",
     "Event",
+    "EventOnce",
     "QuotaCounter",
     "Flight",
     "IdempotencyRecord",

@@ -13,7 +13,7 @@ from skycart.events.schemas import EventType
 from skycart.events.service import EVENT_TYPES, prune, record
 from skycart.platform.db import create_engine, create_sessionmaker, transaction, utcnow
 from skycart.platform.tenancy import Tenant
-from tests.conftest import AirlineHandle, LiveServer, assert_problem
+from tests.conftest import AirlineHandle, LiveServer, assert_problem, order_body
 
 
 def _events(airline: AirlineHandle, **params: Any) -> list[dict[str, Any]]:
@@ -149,3 +149,36 @@ def test_an_offline_sale_is_an_order_created_once_however_often_it_is_sent(airli
     created = _events(airline, type="order.created")
     assert [e["data"]["id"] for e in created] == [first["results"][0]["order_id"]]
     assert created[0]["data"]["status"] == "paid_offline"
+
+
+def test_stock_low_is_recorded_once_by_the_order_that_crosses_the_threshold(make_airline) -> None:
+    airline = make_airline(settings={"stock_low_threshold": 3})
+    airline.product("TEA")
+    airline.product("COF")
+    flight = airline.flight(stock={"TEA": 6, "COF": 50})
+    for quantity in (2, 2, 1):  # 6 -> 4 -> 2 (crosses 3) -> 1
+        assert airline.order(flight["id"], {"TEA": quantity, "COF": 1}).status_code == 201
+    low = _events(airline, type="stock.low")
+    assert [e["data"] for e in low] == [{"flight_id": flight["id"], "sku": "TEA", "remaining": 2, "threshold": 3}]
+
+
+def test_stock_low_is_recorded_by_concurrent_orders_exactly_once(make_airline) -> None:
+    airline = make_airline(settings={"stock_low_threshold": 5})
+    airline.product("TEA")
+    flight = airline.flight(stock={"TEA": 12})
+
+    async def place_all() -> list[int]:
+        async with httpx.AsyncClient(base_url=str(airline.client.base_url), headers=airline.client.headers) as client:
+            bodies = [
+                client.post(
+                    "/v1/orders",
+                    json=order_body(flight["id"], {"TEA": 1}, currency="EUR"),
+                    headers={"Idempotency-Key": f"concurrent-{n}"},
+                )
+                for n in range(12)
+            ]
+            return [answer.status_code for answer in await asyncio.gather(*bodies)]
+
+    assert asyncio.run(place_all()) == [201] * 12
+    low = _events(airline, type="stock.low")
+    assert [e["data"]["remaining"] for e in low] == [4]

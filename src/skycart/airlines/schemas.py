@@ -20,6 +20,8 @@ class AirlineSettings(BaseModel):
     # Most items carrying a restriction tag one seat may buy per flight, e.g. {"alcohol": 2}.
     seat_limits: dict[str, StrictInt] = Field(default_factory=dict)
     branding: dict[str, Any] = Field(default_factory=dict)
+    # A `stock.low` event is recorded when an order leaves fewer units of a SKU on a flight than this.
+    stock_low_threshold: StrictInt | None = Field(default=None, ge=1, le=1_000_000)
 
     @model_validator(mode="after")
     def _non_negative(self) -> AirlineSettings:

@@ -27,15 +27,20 @@ ROLE_OPERATOR = "operator"
 @dataclass(frozen=True, slots=True)
 class AirlineFacts:
     """What an order needs to know of its airline, kept with the airline's keys in each process's key cache
-    (so a change reaches orders within SKYCART_KEY_CACHE_SECONDS): the currencies it sells in, and its
-    per-seat limits."""
+    (so a change reaches orders within SKYCART_KEY_CACHE_SECONDS): the currencies it sells in, its
+    per-seat limits and its low-stock threshold."""
 
     currencies: tuple[str, ...]
     seat_limits: Mapping[str, int]
+    # Below this many units left of a SKU on a flight, an order records `stock.low` (None: never).
+    stock_low_threshold: int | None = None
 
     @classmethod
     def of(cls, airline: Airline) -> AirlineFacts:
-        return cls(tuple(airline.currencies), dict(airline.settings.get("seat_limits") or {}))
+        settings = airline.settings
+        return cls(
+            tuple(airline.currencies), dict(settings.get("seat_limits") or {}), settings.get("stock_low_threshold")
+        )
 
 
 @dataclass(frozen=True, slots=True)

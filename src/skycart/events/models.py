@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from skycart.platform.db import Base, IdMixin, TimestampMixin
@@ -91,3 +91,14 @@ class WebhookAttempt(IdMixin, TenantScoped, Base):
     latency_ms: Mapped[int]
     response_excerpt: Mapped[str] = mapped_column(Text, default="")
     error: Mapped[str | None] = mapped_column(String(200))
+
+
+class EventOnce(IdMixin, TenantScoped, Base):
+    """A fact recorded at most once per airline (e.g. a usage threshold per period): its key, kept with the event."""
+
+    __tablename__ = "event_once"
+    __table_args__ = (UniqueConstraint("airline_id", "once_key", name="uq_event_once_airline_key"),)
+
+    once_key: Mapped[str] = mapped_column(String(100))
+    event_id: Mapped[str] = mapped_column(String(26))
+    created_at: Mapped[datetime]

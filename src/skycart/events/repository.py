@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from skycart.airlines.models import Airline
-from skycart.events.models import Event, WebhookDelivery, WebhookEndpoint
+from skycart.events.models import Event, EventOnce, WebhookDelivery, WebhookEndpoint
 from skycart.platform.statements import Prepared
 from skycart.platform.tenancy import Tenant, scoped_delete, scoped_select
 
@@ -166,3 +166,13 @@ async def release_of_all_airlines(session: AsyncSession, delivery_ids: list[str]
         .where(WebhookDelivery.id.in_(delivery_ids), WebhookDelivery.status == "pending")
         .values(claimed_until=None)
     )
+
+
+async def once_exists(session: AsyncSession, tenant: Tenant, once_key: str) -> bool:
+    stmt = scoped_select(tenant, EventOnce).where(EventOnce.once_key == once_key)
+    return (await session.execute(stmt)).first() is not None
+
+
+async def add_once(session: AsyncSession, row: EventOnce) -> None:
+    session.add(row)
+    await session.flush()

@@ -10,11 +10,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from skycart.config import Settings
 from skycart.events import repository
-from skycart.events.models import Event
+from skycart.events.models import Event, EventOnce
 from skycart.events.schemas import EventOut
 from skycart.platform.db import new_id, transaction, utcnow
 from skycart.platform.pagination import Slice, read_slice
@@ -57,6 +58,24 @@ async def record(
         await session.execute(repository.INSERT, row)
     else:
         await session.execute(repository.INSERT.statement, row)
+    return event_id
+
+
+async def record_once(
+    session: AsyncSession, tenant: Tenant, once_key: str, type: str, data: dict[str, Any]
+) -> str | None:
+    """`record`, unless an event was already recorded for the airline under `once_key`: the new event's id,
+    or None. Concurrent callers (several processes) record it once: the key is unique per airline."""
+    if await repository.once_exists(session, tenant, once_key):
+        return None
+    try:
+        async with session.begin_nested():
+            event_id = await record(session, tenant, type, data)
+            await repository.add_once(
+                session, EventOnce(airline_id=tenant.id, once_key=once_key, event_id=event_id, created_at=utcnow())
+            )
+    except IntegrityError:  # another process recorded it a moment ago
+        return None
     return event_id
 
 

@@ -190,7 +190,7 @@ async def _checkout(runtime: Runtime, attempt: _Attempt, airline: AirlineFacts, 
                     await conn.execution_options(**{WRITE_INTENT: True})  # BEGIN IMMEDIATE
                 if order.seat_limited:  # counted again under the flight's lock, now that it is held
                     order = await _priced(db, tenant, airline, data, lock=True, order_id=order.order_id)
-                body = await _write(db, runtime, attempt, order, data, claimed_here=one_transaction)
+                body = await _write(db, runtime, attempt, airline, order, data, claimed_here=one_transaction)
                 if body is None:  # SQLite: a concurrent duplicate stored its answer first
                     await conn.rollback()
                     await _void(runtime, attempt)
@@ -239,6 +239,7 @@ async def _write(
     db: Statements,
     runtime: Runtime,
     attempt: _Attempt,
+    airline: AirlineFacts,
     order: service.CheckedOrder,
     data: OrderCreate,
     *,
@@ -255,6 +256,8 @@ async def _write(
     await placing.insert_order(db, tenant, row, lines)
     answer = out.model_dump(mode="json")
     await events.record(db, tenant, "order.created", answer)
+    if airline.stock_low_threshold is not None:
+        await _record_low_stock(db, tenant, data.flight_id, order, airline.stock_low_threshold)
     body = orjson.dumps(answer)  # built once: the answer, and the key's stored answer
     if claimed_here:
         await placing.finish(db, tenant, attempt.key, 201, body.decode())
@@ -262,6 +265,19 @@ async def _write(
     if await placing.record_answer(db, tenant, attempt.key, attempt.digest, 201, body.decode(), utcnow()):
         return body
     return None
+
+
+async def _record_low_stock(
+    db: Statements, tenant: Tenant, flight_id: str, order: service.CheckedOrder, threshold: int
+) -> None:
+    """`stock.low` for each SKU this order took below the threshold. Read after the stock UPDATEs, under
+    their row locks: exactly the order that crosses the threshold records it."""
+    left = await placing.remaining(db, tenant, flight_id, [line.product_id for line in order.lines])
+    for line in order.lines:
+        after = left.get(line.product_id)
+        if after is not None and after < threshold <= after + line.quantity:
+            data = {"flight_id": flight_id, "sku": line.sku, "remaining": after, "threshold": threshold}
+            await events.record(db, tenant, "stock.low", data)
 
 
 async def _answer_for_good(runtime: Runtime, attempt: _Attempt, refusal: DomainError) -> None:

@@ -133,6 +133,15 @@ _TAKE_STOCK = Prepared(
     .values(quantity_sold=LoadedStock.quantity_sold + bindparam("quantity"))
 )
 
+# Units left of some products on a flight (read after this transaction's stock UPDATEs: its own rows, exact).
+_REMAINING = Prepared(
+    select(LoadedStock.product_id, LoadedStock.quantity_loaded - LoadedStock.quantity_sold).where(
+        LoadedStock.airline_id == _AIRLINE,
+        LoadedStock.flight_id == bindparam("flight_id"),
+        LoadedStock.product_id.in_(bindparam("product_ids", expanding=True)),
+    )
+)
+
 _ORDER = Prepared(insert(Order), columns=_every_column(Order))
 _LINES = Prepared(insert(OrderLine), columns=_every_column(OrderLine))
 _ORDER_EXISTS = Prepared(select(Order.id).where(Order.airline_id == _AIRLINE, Order.id == bindparam("order_id")))
@@ -244,3 +253,9 @@ async def insert_order(db: Statements, tenant: Tenant, order: dict[str, Any], li
 
 async def order_exists(db: Statements, tenant: Tenant, order_id: str) -> bool:
     return bool(await db.rows(_ORDER_EXISTS, {"tenant_id": tenant.id, "order_id": order_id}))
+
+
+async def remaining(db: Statements, tenant: Tenant, flight_id: str, product_ids: Sequence[str]) -> dict[str, int]:
+    """Units left of each product on the flight, by product id."""
+    params = {"tenant_id": tenant.id, "flight_id": flight_id, "product_ids": list(product_ids)}
+    return {product_id: int(left) for product_id, left in await db.rows(_REMAINING, params)}
