@@ -95,6 +95,8 @@ def valid_body(path: str, method: str, flight_id: str) -> Any:
             "features": [],
         },
         ("/admin/airlines/{code}/plan", "put"): {"plan": "basic"},
+        ("/v1/webhooks", "post"): {"url": "http://127.0.0.1:9/fuzz", "events": ["flight.closed"]},
+        ("/v1/webhooks/{webhook_id}", "patch"): {"url": "http://127.0.0.1:9/fuzzed", "events": ["flight.closed"]},
     }
     return copy.deepcopy(bodies[path, method])
 
@@ -141,13 +143,18 @@ def render(value: Any) -> str:
 
 
 def _path(template: str, airline: AirlineHandle, flight_id: str) -> str:
-    return template.replace("{code}", airline.code).replace("{sku}", "FUZZ-1").replace("{flight_id}", flight_id)
+    filled = template.replace("{code}", airline.code).replace("{sku}", "FUZZ-1").replace("{flight_id}", flight_id)
+    return filled.replace("{webhook_id}", airline.data["webhook_id"])
 
 
 @pytest.fixture
 def hostile_airline(make_airline) -> tuple[AirlineHandle, str]:
     airline = make_airline()
     airline.product("FUZZ-1")
+    # Subscribed to an event nothing here records, so the worker never posts to it.
+    hook = airline.client.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/fuzz", "events": ["flight.closed"]})
+    assert hook.status_code == 201, hook.text
+    airline.data["webhook_id"] = hook.json()["id"]
     return airline, airline.flight(stock={"FUZZ-1": 5})["id"]
 
 
