@@ -146,6 +146,10 @@ def main() -> None:
             keys, ids = {}, {}
             for arm in ARMS:
                 keys[arm], ids[arm] = _seed(server.base, url, db, seed_args)
+            # The seeded plans (the load tests' own, unthrottled) with the webhooks feature added.
+            features = json.dumps(["offline_sync", "reports", "webhooks"])
+            db.rows("UPDATE plans SET features = %s WHERE code LIKE %s", (features, "p-%"))
+            time.sleep(1.5)  # past the plan cache
             with httpx.Client(base_url=server.base, headers={"X-Api-Key": keys["one-endpoint"]}) as client:
                 made = client.post("/v1/webhooks", json={"url": receiver.url, "events": ["order.created"]})
                 assert made.status_code == 201, made.text

@@ -43,7 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from skycart.config import Settings
 from skycart.errors import WebhookUrlRefused
 from skycart.events import repository, signing, targets
-from skycart.events.models import Event, WebhookAttempt, WebhookDelivery
+from skycart.events.models import Event, WebhookDelivery, WebhookEndpoint
 from skycart.events.service import event_out, record
 from skycart.events.webhooks import DELIVERED, FAILED, PENDING, signing_secrets
 from skycart.platform.db import new_id, transaction, utcnow
@@ -56,7 +56,10 @@ JITTER = 0.2
 CLAIM_SECONDS = 60
 EXCERPT_BYTES = 1024
 CONNECT_SECONDS, READ_SECONDS = 5.0, 10.0
-BATCH = 50
+# Per pass at most this many events dispatched and deliveries attempted; a pass that found fewer waits
+# SKYCART_WEBHOOK_POLL_SECONDS for the next, so a steady trickle of events is handled in batches.
+DISPATCH_BATCH = 500
+BATCH = 100
 
 
 def retry_delay(schedule: list[float], attempts: int, rng: random.Random | None = None) -> float:
@@ -65,10 +68,10 @@ def retry_delay(schedule: list[float], attempts: int, rng: random.Random | None 
     return base * (1 + JITTER * (2 * (rng or random).random() - 1))
 
 
-def ordering_key(event: Event) -> str:
+def ordering_key(event_id: str, event_type: str, data: dict[str, Any]) -> str:
     """What an event's deliveries queue behind: an order's events by the order, any other on its own."""
-    order_id = event.data.get("id") if event.type.startswith(("order.", "preorder.")) else None
-    return str(order_id) if order_id else event.id
+    order_id = data.get("id") if event_type.startswith(("order.", "preorder.")) else None
+    return str(order_id) if order_id else event_id
 
 
 def envelope(event: Event, airline_code: str) -> bytes:
@@ -98,32 +101,45 @@ class Outcome:
 
 
 async def dispatch(sessions: async_sessionmaker[AsyncSession], now: datetime | None = None) -> int:
-    """Turn recorded events into deliveries; how many events were dispatched."""
+    """Turn recorded events into deliveries; how many events were dispatched. An event of an airline
+    without a subscribed endpoint costs its share of one UPDATE."""
     async with transaction(sessions) as session:
-        found = await repository.undispatched_of_all_airlines(session, 200)
+        found = await repository.undispatched_of_all_airlines(session, DISPATCH_BATCH)
         if not found:
             return 0
-        endpoints = await repository.enabled_endpoints_of_all_airlines(
-            session, sorted({event.airline_id for event in found})
-        )
-        made = now or utcnow()
-        for event in found:
-            for endpoint in endpoints:
-                if endpoint.airline_id == event.airline_id and event.type in endpoint.event_types:
-                    session.add(
-                        WebhookDelivery(
-                            airline_id=event.airline_id,
-                            endpoint_id=endpoint.id,
-                            event_id=event.id,
-                            event_type=event.type,
-                            ordering_key=ordering_key(event),
-                            status=PENDING,
-                            attempts=0,
-                            next_attempt_at=made,
-                            created_at=made,
-                        )
-                    )
-        await repository.mark_dispatched_of_all_airlines(session, [event.id for event in found])
+        endpoints = await repository.enabled_endpoints_of_all_airlines(session, sorted({a for _i, a, _t in found}))
+        owed = [
+            (event_id, airline_id, event_type, endpoint_id)
+            for event_id, airline_id, event_type in found
+            for endpoint_id, owner, types in endpoints
+            if owner == airline_id and event_type in types
+        ]
+        if owed:
+            data = await repository.event_data_of_all_airlines(session, sorted({o[0] for o in owed}))
+            made = now or utcnow()
+            await repository.add_deliveries_of_all_airlines(
+                session,
+                [
+                    {
+                        "id": new_id(),
+                        "airline_id": airline_id,
+                        "endpoint_id": endpoint_id,
+                        "event_id": event_id,
+                        "event_type": event_type,
+                        "ordering_key": ordering_key(event_id, event_type, data[event_id]),
+                        "status": PENDING,
+                        "attempts": 0,
+                        "next_attempt_at": made,
+                        "claimed_until": None,
+                        "last_status_code": None,
+                        "last_error": None,
+                        "created_at": made,
+                        "delivered_at": None,
+                    }
+                    for event_id, airline_id, event_type, endpoint_id in owed
+                ],
+            )
+        await repository.mark_dispatched_of_all_airlines(session, [event_id for event_id, _a, _t in found])
     return len(found)
 
 
@@ -133,26 +149,18 @@ async def claim(
     """The due deliveries this process now holds, ready to post."""
     now = now or utcnow()
     async with transaction(sessions) as session:
-        rows = await repository.due_of_all_airlines(session, now, limit)
-        if not rows:
+        due = await repository.due_of_all_airlines(session, now, limit)
+        if not due:
             return []
-        endpoints = await repository.endpoints_by_id_of_all_airlines(session, sorted({r.endpoint_id for r in rows}))
-        found = await repository.events_by_id_of_all_airlines(session, sorted({r.event_id for r in rows}))
-        claimed = []
-        for row in rows:
-            row.claimed_until = now + timedelta(seconds=CLAIM_SECONDS)
-            endpoint = endpoints[row.endpoint_id]
-            event, airline_code = found[row.event_id]
-            claimed.append(
-                Claimed(
-                    row.id,
-                    event.id,
-                    endpoint.url,
-                    signing_secrets(endpoint, sealer, now),
-                    envelope(event, airline_code),
-                )
-            )
-    return claimed
+        await repository.hold_of_all_airlines(session, [d[0] for d in due], now + timedelta(seconds=CLAIM_SECONDS))
+        endpoints = await repository.endpoints_by_id_of_all_airlines(session, sorted({d[1] for d in due}))
+        found = await repository.events_by_id_of_all_airlines(session, sorted({d[2] for d in due}))
+        secrets = {endpoint_id: signing_secrets(row, sealer, now) for endpoint_id, row in endpoints.items()}
+        bodies = {event_id: envelope(event, code) for event_id, (event, code) in found.items()}
+        return [
+            Claimed(delivery_id, event_id, endpoints[endpoint_id].url, secrets[endpoint_id], bodies[event_id])
+            for delivery_id, endpoint_id, event_id in due
+        ]
 
 
 def _pinned(url: str, address: str) -> str:
@@ -163,13 +171,22 @@ def _pinned(url: str, address: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
 
 
-async def post(client: httpx.AsyncClient, claimed: Claimed, settings: Settings) -> Outcome:
-    """One attempt: the guard again (a name may resolve elsewhere now), then the signed POST."""
+async def check(urls: set[str], settings: Settings) -> dict[str, targets.Target | WebhookUrlRefused]:
+    """The guard again, once per URL of a pass, just before posting: a name may resolve elsewhere now."""
+    checked: dict[str, targets.Target | WebhookUrlRefused] = {}
+    for url in urls:
+        try:
+            checked[url] = await targets.resolve(url, settings)
+        except WebhookUrlRefused as refused:
+            checked[url] = refused
+    return checked
+
+
+async def post(client: httpx.AsyncClient, claimed: Claimed, target: targets.Target | WebhookUrlRefused) -> Outcome:
+    """One attempt: the signed POST to the address the guard checked."""
+    if isinstance(target, WebhookUrlRefused):
+        return Outcome(None, 0, "", f"refused: {target.detail}"[:200])
     started = time.perf_counter()
-    try:
-        target = await targets.resolve(claimed.url, settings)
-    except WebhookUrlRefused as refused:
-        return Outcome(None, 0, "", f"refused: {refused.detail}"[:200])
     headers = signing.headers(claimed.secrets, claimed.event_id, int(time.time()), claimed.body)
     headers["content-type"] = "application/json"
     headers["host"] = urlsplit(claimed.url).netloc.rsplit("@", 1)[-1]
@@ -194,53 +211,72 @@ async def post(client: httpx.AsyncClient, claimed: Claimed, settings: Settings) 
 async def settle(
     sessions: async_sessionmaker[AsyncSession],
     settings: Settings,
-    claimed: Claimed,
-    outcome: Outcome,
+    attempts: list[tuple[Claimed, Outcome]],
     now: datetime | None = None,
-) -> str:
-    """Record the attempt and what follows from it; the delivery's status now."""
+) -> list[str]:
+    """Record a pass's attempts and what follows from each, in one transaction; each delivery's status now
+    ("gone" for one whose endpoint was deleted meanwhile)."""
     now = now or utcnow()
     async with transaction(sessions) as session:
-        row = await repository.delivery_of_all_airlines(session, claimed.delivery_id)
-        if row is None:  # its endpoint was deleted meanwhile
-            return "gone"
-        session.add(
-            WebhookAttempt(
-                id=new_id(),
-                airline_id=row.airline_id,
-                delivery_id=row.id,
-                attempted_at=now,
-                status_code=outcome.status_code,
-                latency_ms=outcome.latency_ms,
-                response_excerpt=outcome.excerpt,
-                error=outcome.error,
-            )
+        rows = await repository.deliveries_by_id_of_all_airlines(session, [c.delivery_id for c, _o in attempts])
+        endpoints = await repository.endpoints_by_id_of_all_airlines(
+            session, sorted({row.endpoint_id for row in rows.values()})
         )
-        row.attempts += 1
-        row.last_status_code, row.last_error, row.claimed_until = outcome.status_code, outcome.error, None
-        endpoints = await repository.endpoints_by_id_of_all_airlines(session, [row.endpoint_id])
-        endpoint = endpoints.get(row.endpoint_id)
-        if outcome.delivered:
-            row.status, row.delivered_at = DELIVERED, now
-            if endpoint is not None:
-                endpoint.failing_since = None
-        else:
-            wait = timedelta(seconds=retry_delay(settings.webhook_retry_seconds, row.attempts))
-            if now + wait > row.created_at + timedelta(seconds=settings.webhook_give_up_seconds):
-                row.status = FAILED
-            else:
-                row.next_attempt_at = now + wait
-            if endpoint is not None:
-                endpoint.failing_since = endpoint.failing_since or now
-                failing = now - endpoint.failing_since
-                if endpoint.enabled and failing >= timedelta(seconds=settings.webhook_disable_after_seconds):
-                    endpoint.enabled = False
-                    endpoint.disabled_reason = f"every delivery failed for {int(failing.total_seconds())} s"
-                    tenant = Tenant(endpoint.airline_id, "")  # recording needs only the id
-                    data = {"webhook_id": endpoint.id, "url": endpoint.url, "failing_since": now.isoformat()}
-                    await record(session, tenant, "webhook.disabled", data, now=now)
-                    log.warning("webhook_disabled", extra={"webhook_id": endpoint.id})
+        kept, statuses = [], []
+        for claimed, outcome in attempts:
+            row = rows.get(claimed.delivery_id)
+            if row is None:
+                statuses.append("gone")
+                continue
+            kept.append(
+                {
+                    "id": new_id(),
+                    "airline_id": row.airline_id,
+                    "delivery_id": row.id,
+                    "attempted_at": now,
+                    "status_code": outcome.status_code,
+                    "latency_ms": outcome.latency_ms,
+                    "response_excerpt": outcome.excerpt,
+                    "error": outcome.error,
+                }
+            )
+            statuses.append(await _follow(session, settings, row, endpoints.get(row.endpoint_id), outcome, now))
+        await repository.add_attempts_of_all_airlines(session, kept)
+        return statuses
+
+
+async def _follow(
+    session: AsyncSession,
+    settings: Settings,
+    row: WebhookDelivery,
+    endpoint: WebhookEndpoint | None,
+    outcome: Outcome,
+    now: datetime,
+) -> str:
+    """What an attempt's outcome makes of its delivery, and of its endpoint's health."""
+    row.attempts += 1
+    row.last_status_code, row.last_error, row.claimed_until = outcome.status_code, outcome.error, None
+    if outcome.delivered:
+        row.status, row.delivered_at = DELIVERED, now
+        if endpoint is not None:
+            endpoint.failing_since = None
         return row.status
+    wait = timedelta(seconds=retry_delay(settings.webhook_retry_seconds, row.attempts))
+    if now + wait > row.created_at + timedelta(seconds=settings.webhook_give_up_seconds):
+        row.status = FAILED
+    else:
+        row.next_attempt_at = now + wait
+    if endpoint is not None:
+        endpoint.failing_since = endpoint.failing_since or now
+        failing = now - endpoint.failing_since
+        if endpoint.enabled and failing >= timedelta(seconds=settings.webhook_disable_after_seconds):
+            endpoint.enabled = False
+            endpoint.disabled_reason = f"every delivery failed for {int(failing.total_seconds())} s"
+            tenant = Tenant(endpoint.airline_id, "")  # recording needs only the id
+            data = {"webhook_id": endpoint.id, "url": endpoint.url, "failing_since": now.isoformat()}
+            await record(session, tenant, "webhook.disabled", data, now=now)
+            log.warning("webhook_disabled", extra={"webhook_id": endpoint.id})
+    return row.status
 
 
 class DeliveryWorker:
@@ -269,42 +305,44 @@ class DeliveryWorker:
         self._stopping = asyncio.Event()
         self._holding: set[str] = set()
         self._task: asyncio.Task[None] | None = None
+        self._lag_measured: datetime | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
 
     async def _run(self) -> None:
         while not self._stopping.is_set():
-            busy = False
+            more = False
             try:
-                busy = await self.run_once() > 0
+                more = await self.run_once()
             except Exception:  # the database is away, say: the next pass tries again
                 log.exception("webhook_delivery_pass_failed")
-            if not busy:
+            if not more:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), self.poll_seconds)
 
-    async def run_once(self) -> int:
-        """One pass: dispatch, claim, post, settle. How many events and attempts it handled."""
+    async def run_once(self) -> bool:
+        """One pass: dispatch, claim, post, settle. Whether it left work waiting (a full batch)."""
         dispatched = await dispatch(self.sessions)
         if self._stopping.is_set():
-            return dispatched
+            return False
         claimed = await claim(self.sessions, self.sealer)
-        self._holding.update(c.delivery_id for c in claimed)
-        for failed in await asyncio.gather(*(self._attempt(c) for c in claimed), return_exceptions=True):
-            if isinstance(failed, BaseException):  # its claim runs out, and the attempt is made again
-                log.warning("webhook_attempt_not_settled", extra={"error": type(failed).__name__})
+        if claimed:
+            self._holding.update(c.delivery_id for c in claimed)
+            checked = await check({c.url for c in claimed}, self.settings)
+            outcomes = await asyncio.gather(*(post(self._client, c, checked[c.url]) for c in claimed))
+            # If the database is away now, the claims run out and the attempts are made again.
+            statuses = await settle(self.sessions, self.settings, list(zip(claimed, outcomes, strict=True)))
+            self._holding.difference_update(c.delivery_id for c in claimed)
+            self.outcomes.update(status if status != PENDING else "retried" for status in statuses)
         await self._measure_lag()
-        return dispatched + len(claimed)
-
-    async def _attempt(self, claimed: Claimed) -> None:
-        outcome = await post(self._client, claimed, self.settings)
-        status = await settle(self.sessions, self.settings, claimed, outcome)
-        self._holding.discard(claimed.delivery_id)
-        self.outcomes[status if status != PENDING else "retried"] += 1
+        return dispatched >= DISPATCH_BATCH or len(claimed) >= BATCH
 
     async def _measure_lag(self) -> None:
         now = utcnow()
+        if self._lag_measured is not None and (now - self._lag_measured).total_seconds() < 1:
+            return
+        self._lag_measured = now
         async with transaction(self.sessions, write=False) as session:
             oldest = await repository.oldest_due_of_all_airlines(session, now)
         self.lag_seconds = 0.0 if oldest is None else max(0.0, (now - oldest).total_seconds())

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from skycart.airlines.models import Airline
-from skycart.events.models import Event, EventOnce, WebhookDelivery, WebhookEndpoint
+from skycart.events.models import Event, EventOnce, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from skycart.platform.statements import Prepared
 from skycart.platform.tenancy import Tenant, scoped_delete, scoped_select
 
@@ -84,28 +85,44 @@ async def deliveries_page(
 # The delivery worker's reads and writes span every airline: each claims what is due, whoever's it is.
 
 
-async def undispatched_of_all_airlines(session: AsyncSession, limit: int) -> list[Event]:
-    """Recorded events not yet turned into deliveries, oldest first; each claimed by one process only."""
+async def undispatched_of_all_airlines(session: AsyncSession, limit: int) -> list[tuple[str, str, str]]:
+    """(id, airline id, type) of recorded events not yet turned into deliveries, oldest first; each claimed
+    by one process only. Their data is not read: most airlines have no endpoint to deliver it to."""
     stmt = (
-        select(Event)
+        select(Event.id, Event.airline_id, Event.type)
         .where(Event.dispatched.is_(False))
         .order_by(Event.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    return list((await session.execute(stmt)).scalars())
+    return [(row[0], row[1], row[2]) for row in await session.execute(stmt)]
 
 
-async def enabled_endpoints_of_all_airlines(session: AsyncSession, airline_ids: list[str]) -> list[WebhookEndpoint]:
-    stmt = select(WebhookEndpoint).where(WebhookEndpoint.airline_id.in_(airline_ids), WebhookEndpoint.enabled.is_(True))
-    return list((await session.execute(stmt)).scalars())
+async def event_data_of_all_airlines(session: AsyncSession, event_ids: list[str]) -> dict[str, dict[str, Any]]:
+    rows = await session.execute(select(Event.id, Event.data).where(Event.id.in_(event_ids)))
+    return {row[0]: row[1] for row in rows}
+
+
+async def enabled_endpoints_of_all_airlines(
+    session: AsyncSession, airline_ids: list[str]
+) -> list[tuple[str, str, list[str]]]:
+    """(id, airline id, event types) of the enabled endpoints of these airlines."""
+    stmt = select(WebhookEndpoint.id, WebhookEndpoint.airline_id, WebhookEndpoint.event_types).where(
+        WebhookEndpoint.airline_id.in_(airline_ids), WebhookEndpoint.enabled.is_(True)
+    )
+    return [(row[0], row[1], list(row[2])) for row in await session.execute(stmt)]
+
+
+async def add_deliveries_of_all_airlines(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await session.execute(insert(WebhookDelivery), rows)
 
 
 async def mark_dispatched_of_all_airlines(session: AsyncSession, event_ids: list[str]) -> None:
     await session.execute(update(Event).where(Event.id.in_(event_ids)).values(dispatched=True))
 
 
-async def due_of_all_airlines(session: AsyncSession, now: datetime, limit: int) -> list[WebhookDelivery]:
+async def due_of_all_airlines(session: AsyncSession, now: datetime, limit: int) -> list[tuple[str, str, str]]:
     """Pending deliveries due now that no process holds, each the oldest pending one of its endpoint and
     ordering key (so one order's events reach an endpoint in the order they were recorded); claimed
     with SKIP LOCKED, so concurrent processes take different ones."""
@@ -121,7 +138,7 @@ async def due_of_all_airlines(session: AsyncSession, now: datetime, limit: int) 
         .exists()
     )
     stmt = (
-        select(WebhookDelivery)
+        select(WebhookDelivery.id, WebhookDelivery.endpoint_id, WebhookDelivery.event_id)
         .where(
             WebhookDelivery.status == "pending",
             WebhookDelivery.next_attempt_at <= now,
@@ -133,7 +150,14 @@ async def due_of_all_airlines(session: AsyncSession, now: datetime, limit: int) 
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    return list((await session.execute(stmt)).scalars())
+    return [(row[0], row[1], row[2]) for row in await session.execute(stmt)]
+
+
+async def hold_of_all_airlines(session: AsyncSession, delivery_ids: list[str], until: datetime) -> None:
+    """Mark deliveries as held by this process until then."""
+    await session.execute(
+        update(WebhookDelivery).where(WebhookDelivery.id.in_(delivery_ids)).values(claimed_until=until)
+    )
 
 
 async def endpoints_by_id_of_all_airlines(session: AsyncSession, ids: list[str]) -> dict[str, WebhookEndpoint]:
@@ -155,8 +179,14 @@ async def oldest_due_of_all_airlines(session: AsyncSession, now: datetime) -> da
     return (await session.execute(stmt)).scalar()
 
 
-async def delivery_of_all_airlines(session: AsyncSession, delivery_id: str) -> WebhookDelivery | None:
-    return await session.get(WebhookDelivery, delivery_id, populate_existing=True)
+async def deliveries_by_id_of_all_airlines(session: AsyncSession, ids: list[str]) -> dict[str, WebhookDelivery]:
+    stmt = select(WebhookDelivery).where(WebhookDelivery.id.in_(ids)).execution_options(populate_existing=True)
+    return {row.id: row for row in (await session.execute(stmt)).scalars()}
+
+
+async def add_attempts_of_all_airlines(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await session.execute(insert(WebhookAttempt), rows)
 
 
 async def release_of_all_airlines(session: AsyncSession, delivery_ids: list[str]) -> None:
