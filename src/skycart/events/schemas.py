@@ -5,7 +5,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-# Every type an event may have (DESIGN.md §4); service.EVENT_TYPES is the same list.
+# Every type an event may have (DESIGN.md §4; service.EVENT_TYPES); later issues add theirs here.
 EventType = Literal[
     "order.created",
     "order.delivered",
