@@ -41,7 +41,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from skycart.config import Settings
-from skycart.errors import WebhookUrlRefused
+from skycart.errors import WebhookUrlRefused, database_unavailable
 from skycart.events import repository, signing, targets
 from skycart.events.models import Event, WebhookDelivery, WebhookEndpoint
 from skycart.events.service import event_out, record
@@ -54,6 +54,7 @@ log = logging.getLogger("skycart.events")
 
 JITTER = 0.2
 CLAIM_SECONDS = 60
+LOG_EVERY_SECONDS = 10.0
 EXCERPT_BYTES = 1024
 CONNECT_SECONDS, READ_SECONDS = 5.0, 10.0
 # Per pass at most this many events dispatched and deliveries attempted; a pass that found fewer waits
@@ -287,8 +288,6 @@ class DeliveryWorker:
         sessions: async_sessionmaker[AsyncSession],
         settings: Settings,
         sealer: Sealer,
-        *,
-        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.sessions = sessions
         self.settings = settings
@@ -299,13 +298,13 @@ class DeliveryWorker:
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(READ_SECONDS, connect=CONNECT_SECONDS),
             follow_redirects=False,
-            transport=transport,
             headers={"user-agent": "SkyCart-Webhooks/1"},
         )
         self._stopping = asyncio.Event()
         self._holding: set[str] = set()
         self._task: asyncio.Task[None] | None = None
         self._lag_measured: datetime | None = None
+        self._quiet_until = 0.0  # while the database is away, one log line per LOG_EVERY_SECONDS
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
@@ -315,8 +314,12 @@ class DeliveryWorker:
             more = False
             try:
                 more = await self.run_once()
-            except Exception:  # the database is away, say: the next pass tries again
-                log.exception("webhook_delivery_pass_failed")
+            except Exception as exc:  # the database is away, say: the next pass tries again
+                if not database_unavailable(exc):
+                    log.exception("webhook_delivery_pass_failed")
+                elif time.monotonic() >= self._quiet_until:
+                    self._quiet_until = time.monotonic() + LOG_EVERY_SECONDS
+                    log.warning("webhook_delivery_waiting_for_database", extra={"error": type(exc).__name__})
             if not more:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), self.poll_seconds)

@@ -124,10 +124,6 @@ class Statements:
         self.dialect = conn.dialect
         self._dbapi: Any = conn.dialect.loaded_dbapi if driver is not None else None
 
-    @property
-    def connection(self) -> AsyncConnection:
-        return self._conn
-
     async def rows(self, prepared: Prepared, params: Params) -> list[tuple[Any, ...]]:
         if self._driver is None:
             return [tuple(row) for row in await self._conn.execute(prepared.statement, params)]
